@@ -1,0 +1,53 @@
+/*
+ * conf.h - the daemon's configuration: command line and -o options.
+ */
+#ifndef S3BFS_CONF_H
+#define S3BFS_CONF_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#define FUSE_USE_VERSION 312
+#include <fuse_opt.h>
+
+enum conf_backend { CONF_NONE, CONF_LOCAL, CONF_S3 };
+
+struct conf {
+	char *source; /* SOURCE as given */
+	enum conf_backend backend;
+	char *local_dir; /* file:///DIR */
+	char *bucket;    /* BUCKET[:PREFIX] or s3://BUCKET/PREFIX */
+	char *prefix;    /* root prefix, no leading or trailing '/'; "" for none */
+
+	char *block_size_s, *cache_size_s, *dirty_limit_s; /* raw, parsed by conf_parse */
+	char *connections_s, *writeback_delay_s, *ttl_s, *log_level_s, *local_max_s;
+	uint32_t block_size;
+	uint64_t cache_size, dirty_limit, local_max;
+	unsigned connections;
+	uint64_t writeback_delay_ms, ttl_ms;
+	int log_level;
+	int read_only;
+	int local_sync;
+	int test_refuse_locks;
+	int writeback_cache;
+	char *recovery_dir;
+	int nonopt; /* how many positional arguments were seen */
+};
+
+/* Sets the defaults. */
+void conf_init(struct conf *c);
+/* Takes our options and SOURCE out of args (MOUNTPOINT and FUSE's own
+ * options stay for fuse_parse_cmdline and fuse_new) and validates.  On
+ * error prints one line "s3blockfs: ..." to stderr and returns -EINVAL. */
+int conf_parse(struct conf *c, struct fuse_args *args);
+/* Parses SOURCE into backend, dir or bucket and prefix; -EINVAL with a
+ * message in msg. */
+int conf_parse_source(struct conf *c, const char *source, char *msg, size_t msgsz);
+void conf_help(FILE *out);
+void conf_free(struct conf *c);
+
+/* Limits on option values. */
+#define CONF_MAX_BLOCK_SIZE (64u << 20)
+#define CONF_MAX_CONNECTIONS 256
+
+#endif
