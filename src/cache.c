@@ -857,6 +857,10 @@ cache_modify(struct cache *c, struct vol *v, uint64_t blk, uint32_t old_len, uin
 			dl_append(c, v, e);
 			v->ndirty++;
 			c->dirty_bytes += bs;
+			/* Past half the limit write-back starts: wake a worker now
+			 * rather than at its next timeout. */
+			if (c->dirty_bytes * 2 >= c->conf.dirty_bytes)
+				CHECK_PTHREAD(pthread_cond_signal(&c->work));
 		}
 		/* Bytes past the old length are zero (a stale longer copy too). */
 		if (old_len < bs)
