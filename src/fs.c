@@ -109,7 +109,10 @@ fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	else
 		conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
 	conn->max_write = UTIL_MAX(conn->max_write, 1u << 20);
-	conn->max_readahead = UTIL_MAX(conn->max_readahead, 1u << 20);
+	/* No kernel read-ahead: a random 4 KiB read must cost one block GET,
+	 * not a window of them.  Sequential reads are detected here, per open
+	 * file, and read ahead in parallel (fh_readahead). */
+	conn->max_readahead = 0;
 	int rc = stack_start(fs);
 	if (rc < 0) {
 		char eb[128];
