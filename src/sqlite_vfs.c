@@ -116,25 +116,25 @@ SQLITE_EXTENSION_INIT1
 #include <sys/types.h>
 #include <sys/xattr.h>
 
-#define VFS_NAME	    "s3blockfs"
-#define VFS_XATTR	    "user.s3blockfs.block_size"
-#define VFS_ENV_DEFAULT	    "S3BLOCKFS_VFS_DEFAULT"
-#define VFS_PRAGMA	    "s3blockfs_info"
+#define VFS_NAME            "s3blockfs"
+#define VFS_XATTR           "user.s3blockfs.block_size"
+#define VFS_ENV_DEFAULT     "S3BLOCKFS_VFS_DEFAULT"
+#define VFS_PRAGMA          "s3blockfs_info"
 #define VFS_MAX_BLOCK_SIZE  (1 << 30)
 #define VFS_MIN_SECTOR_SIZE 512
 #define VFS_MAX_SECTOR_SIZE 65536
 /* Heap WAL index ceiling: 16384 regions of 32 KiB index 64M frames. */
 #define VFS_MAX_SHM_REGIONS 16384
 /* Nodes kept after their last close only to remember "locks refused". */
-#define VFS_MAX_RETAINED 64
+#define VFS_MAX_RETAINED    64
 
 #define ORIGFILE(p) ((sqlite3_file *)(((struct vfs_file *)(p)) + 1))
 
 /* How a main-database file's xLock/xUnlock/xCheckReservedLock work. */
 enum vfs_lockmode {
-	VFS_LOCK_POSIX,	 /* the lower VFS's POSIX locks */
+	VFS_LOCK_POSIX,  /* the lower VFS's POSIX locks */
 	VFS_LOCK_INPROC, /* no OS lock; the node's in-process lock table only */
-	VFS_LOCK_EXCL,	 /* lower EXCLUSIVE held for a heap WAL index; levels tracked */
+	VFS_LOCK_EXCL,   /* lower EXCLUSIVE held for a heap WAL index; levels tracked */
 };
 
 /* Where a file's WAL index (the xShm* methods) lives. */
@@ -149,16 +149,16 @@ struct vfs_node {
 	struct vfs_node *next; /* in vfs_state.nodes */
 	dev_t dev;
 	ino_t ino;
-	int nref;	   /* open struct vfs_file */
-	int retained;	   /* nref==0, kept for lock_refused; counted in nretained */
-	int lock_refused;  /* the kernel refused a lock: every file goes INPROC */
-	int warned_locks;  /* sqlite3_log() told about lock_refused */
-	int lock;	   /* strongest SQLITE_LOCK_* of the INPROC files */
-	int nshared;	   /* INPROC files holding SHARED or more */
-	int shm_nref;	   /* files in VFS_SHM_HEAP */
-	int szregion;	   /* bytes per heap region, fixed by the first map */
-	int nregion;	   /* entries in regions */
-	char **regions;	   /* heap WAL index */
+	int nref;                       /* open struct vfs_file */
+	int retained;                   /* nref==0, kept for lock_refused; counted in nretained */
+	int lock_refused;               /* the kernel refused a lock: every file goes INPROC */
+	int warned_locks;               /* sqlite3_log() told about lock_refused */
+	int lock;                       /* strongest SQLITE_LOCK_* of the INPROC files */
+	int nshared;                    /* INPROC files holding SHARED or more */
+	int shm_nref;                   /* files in VFS_SHM_HEAP */
+	int szregion;                   /* bytes per heap region, fixed by the first map */
+	int nregion;                    /* entries in regions */
+	char **regions;                 /* heap WAL index */
 	int shm_lock[SQLITE_SHM_NLOCK]; /* 0 free, >0 readers, -1 one writer */
 };
 
@@ -168,9 +168,9 @@ struct vfs_node {
  * only under SQLITE_MUTEX_STATIC_VFS2 while it is not yet registered.
  */
 struct vfs_state {
-	sqlite3_vfs base;	/* pAppData points back here */
-	sqlite3_vfs *lower;	/* the default VFS at registration */
-	sqlite3_mutex *mutex;	/* guards nodes and every node field */
+	sqlite3_vfs base;     /* pAppData points back here */
+	sqlite3_vfs *lower;   /* the default VFS at registration */
+	sqlite3_mutex *mutex; /* guards nodes and every node field */
 	struct vfs_node *nodes;
 	int nretained;
 };
@@ -180,15 +180,15 @@ struct vfs_file {
 	sqlite3_file base;
 	struct vfs_state *st;
 	struct vfs_node *node;
-	const char *path;     /* SQLite's name; valid until xClose */
+	const char *path; /* SQLite's name; valid until xClose */
 	int block_size;
 	int sector_size;
 	int devchar;
-	int lockmode;	      /* enum vfs_lockmode */
-	int lock;	      /* SQLITE_LOCK_* SQLite holds through this file */
-	int shmmode;	      /* enum vfs_shmmode */
-	int shm_file_mapped;  /* VFS_SHM_FILE gave a region: no fallback any more */
-	uint16_t shm_shared;  /* shm locks SQLite holds, one bit per slot */
+	int lockmode;        /* enum vfs_lockmode */
+	int lock;            /* SQLITE_LOCK_* SQLite holds through this file */
+	int shmmode;         /* enum vfs_shmmode */
+	int shm_file_mapped; /* VFS_SHM_FILE gave a region: no fallback any more */
+	uint16_t shm_shared; /* shm locks SQLite holds, one bit per slot */
 	uint16_t shm_excl;
 };
 
@@ -246,8 +246,9 @@ xattr_block_size(const char *path)
 	return (int)v;
 bad:
 	/* Not the daemon's contract: behave as stock SQLite would. */
-	sqlite3_log(SQLITE_WARNING, "s3blockfs: %s: %s is not a block size; passing the file through",
-		    path, VFS_XATTR);
+	sqlite3_log(SQLITE_WARNING,
+	            "s3blockfs: %s: %s is not a block size; passing the file through", path,
+	            VFS_XATTR);
 	return 0;
 }
 
@@ -469,11 +470,12 @@ file_locks_refused(struct vfs_file *f, const char *op, int rc, int err)
 	n->lock_refused = 1;
 	if (!n->warned_locks) {
 		n->warned_locks = 1;
-		sqlite3_log(SQLITE_WARNING,
-			    "s3blockfs: %s: %s failed (SQLite code %d, %s %d): the file system "
-			    "refuses POSIX locks; locking this database in-process only from now on. "
-			    "Use it from one process at a time.",
-			    f->path, op, rc, errno_name(err), err);
+		sqlite3_log(
+		    SQLITE_WARNING,
+		    "s3blockfs: %s: %s failed (SQLite code %d, %s %d): the file system "
+		    "refuses POSIX locks; locking this database in-process only from now on. "
+		    "Use it from one process at a time.",
+		    f->path, op, rc, errno_name(err), err);
 	}
 	file_go_inproc(f);
 	sqlite3_mutex_leave(f->st->mutex);
@@ -590,7 +592,7 @@ static void
 lower_set_level(sqlite3_file *lo, int level)
 {
 	(void)lo->pMethods->xUnlock(lo, level >= SQLITE_LOCK_SHARED ? SQLITE_LOCK_SHARED
-								    : SQLITE_LOCK_NONE);
+	                                                            : SQLITE_LOCK_NONE);
 	if (level == SQLITE_LOCK_RESERVED)
 		(void)lo->pMethods->xLock(lo, SQLITE_LOCK_RESERVED);
 }
@@ -617,11 +619,12 @@ file_go_excl(struct vfs_file *f, int why)
 		return rc;
 	}
 	f->lockmode = VFS_LOCK_EXCL;
-	sqlite3_log(SQLITE_WARNING,
-		    "s3blockfs: %s: cannot use the -shm file (SQLite code %d); keeping the WAL index "
-		    "in heap memory and holding an exclusive lock on the database while in WAL mode, "
-		    "as locking_mode=EXCLUSIVE does",
-		    f->path, why);
+	sqlite3_log(
+	    SQLITE_WARNING,
+	    "s3blockfs: %s: cannot use the -shm file (SQLite code %d); keeping the WAL index "
+	    "in heap memory and holding an exclusive lock on the database while in WAL mode, "
+	    "as locking_mode=EXCLUSIVE does",
+	    f->path, why);
 	return SQLITE_OK;
 }
 
@@ -666,7 +669,8 @@ heap_map(struct vfs_file *f, int region, int szregion, void volatile **pp)
 		goto out;
 	}
 	if (region >= n->nregion) {
-		regions = sqlite3_realloc64(n->regions, (sqlite3_uint64)(region + 1) * sizeof(*regions));
+		regions =
+		    sqlite3_realloc64(n->regions, (sqlite3_uint64)(region + 1) * sizeof(*regions));
 		if (regions == NULL) {
 			rc = SQLITE_IOERR_NOMEM;
 			goto out;
@@ -966,10 +970,10 @@ vfs_file_control(sqlite3_file *pf, int op, void *arg)
 		azarg = arg;
 		if (azarg[1] != NULL && sqlite3_stricmp(azarg[1], VFS_PRAGMA) == 0) {
 			azarg[0] = sqlite3_mprintf("vfs=%s block_size=%d sector_size=%d locking=%s "
-						   "shm=%s",
-						   VFS_NAME, f->block_size, f->sector_size,
-						   lockmode_name(file_lockmode(f)),
-						   shmmode_name(f->shmmode));
+			                           "shm=%s",
+			                           VFS_NAME, f->block_size, f->sector_size,
+			                           lockmode_name(file_lockmode(f)),
+			                           shmmode_name(f->shmmode));
 			return azarg[0] != NULL ? SQLITE_OK : SQLITE_NOMEM;
 		}
 	}
@@ -1039,25 +1043,25 @@ vfs_unfetch(sqlite3_file *pf, sqlite3_int64 off, void *p)
 }
 
 static const sqlite3_io_methods vfs_io_methods = {
-	.iVersion = 3,
-	.xClose = vfs_close,
-	.xRead = vfs_read,
-	.xWrite = vfs_write,
-	.xTruncate = vfs_truncate,
-	.xSync = vfs_sync,
-	.xFileSize = vfs_file_size,
-	.xLock = vfs_lock,
-	.xUnlock = vfs_unlock,
-	.xCheckReservedLock = vfs_check_reserved_lock,
-	.xFileControl = vfs_file_control,
-	.xSectorSize = vfs_sector_size_method,
-	.xDeviceCharacteristics = vfs_device_characteristics,
-	.xShmMap = vfs_shm_map,
-	.xShmLock = vfs_shm_lock,
-	.xShmBarrier = vfs_shm_barrier,
-	.xShmUnmap = vfs_shm_unmap,
-	.xFetch = vfs_fetch,
-	.xUnfetch = vfs_unfetch,
+    .iVersion = 3,
+    .xClose = vfs_close,
+    .xRead = vfs_read,
+    .xWrite = vfs_write,
+    .xTruncate = vfs_truncate,
+    .xSync = vfs_sync,
+    .xFileSize = vfs_file_size,
+    .xLock = vfs_lock,
+    .xUnlock = vfs_unlock,
+    .xCheckReservedLock = vfs_check_reserved_lock,
+    .xFileControl = vfs_file_control,
+    .xSectorSize = vfs_sector_size_method,
+    .xDeviceCharacteristics = vfs_device_characteristics,
+    .xShmMap = vfs_shm_map,
+    .xShmLock = vfs_shm_lock,
+    .xShmBarrier = vfs_shm_barrier,
+    .xShmUnmap = vfs_shm_unmap,
+    .xFetch = vfs_fetch,
+    .xUnfetch = vfs_unfetch,
 };
 
 /* ------------------------------------------------------------- VFS methods */
@@ -1318,7 +1322,7 @@ out:
 	return rc;
 }
 
-#else /* !S3BFS_VFS_STATIC */
+#else  /* !S3BFS_VFS_STATIC */
 
 /* S3BLOCKFS_VFS_DEFAULT=1 (or yes/true/on) makes the shim the default VFS. */
 static int
@@ -1328,7 +1332,7 @@ env_make_default(void)
 	const char *v = getenv(VFS_ENV_DEFAULT); // NOLINT(concurrency-mt-unsafe)
 
 	return v != NULL && (strcmp(v, "1") == 0 || sqlite3_stricmp(v, "yes") == 0 ||
-			     sqlite3_stricmp(v, "true") == 0 || sqlite3_stricmp(v, "on") == 0);
+	                     sqlite3_stricmp(v, "true") == 0 || sqlite3_stricmp(v, "on") == 0);
 }
 
 /* The entry point SQLite derives from "s3blockfs_vfs.so". */
@@ -1342,7 +1346,7 @@ sqlite3_sblockfsvfs_init(sqlite3 *db, char **errmsg, const sqlite3_api_routines 
 	if (rc != SQLITE_OK) {
 		if (errmsg != NULL)
 			*errmsg = sqlite3_mprintf("s3blockfs: cannot register the VFS: %s",
-						  sqlite3_errstr(rc));
+			                          sqlite3_errstr(rc));
 		return rc;
 	}
 	return SQLITE_OK_LOAD_PERMANENTLY;

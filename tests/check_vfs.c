@@ -88,17 +88,17 @@ static void
 refuse_locks(int err)
 {
 	refuse_errno = err;
-	ck_assert_int_eq(unix_vfs()->xSetSystemCall(unix_vfs(), "fcntl",
-						    (sqlite3_syscall_ptr)refusing_fcntl),
-			 SQLITE_OK);
+	ck_assert_int_eq(
+	    unix_vfs()->xSetSystemCall(unix_vfs(), "fcntl", (sqlite3_syscall_ptr)refusing_fcntl),
+	    SQLITE_OK);
 }
 
 static void
 refuse_mmap(void)
 {
-	ck_assert_int_eq(unix_vfs()->xSetSystemCall(unix_vfs(), "mmap",
-						    (sqlite3_syscall_ptr)refusing_mmap),
-			 SQLITE_OK);
+	ck_assert_int_eq(
+	    unix_vfs()->xSetSystemCall(unix_vfs(), "mmap", (sqlite3_syscall_ptr)refusing_mmap),
+	    SQLITE_OK);
 }
 
 static int
@@ -112,12 +112,12 @@ setup(void)
 {
 	const char *t = getenv("TMPDIR");
 
-	ck_assert_int_lt(snprintf(tmpdir, sizeof(tmpdir), "%s/check_vfs.XXXXXX",
-				  t != NULL && *t ? t : "/tmp"),
-			 (int)sizeof(tmpdir));
+	ck_assert_int_lt(
+	    snprintf(tmpdir, sizeof(tmpdir), "%s/check_vfs.XXXXXX", t != NULL && *t ? t : "/tmp"),
+	    (int)sizeof(tmpdir));
 	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
 	ck_assert_int_lt(snprintf(mountdir, sizeof(mountdir), "%s/mnt", tmpdir),
-			 (int)sizeof(mountdir));
+	                 (int)sizeof(mountdir));
 	ck_assert_int_eq(mkdir(mountdir, 0700), 0);
 	have_xattr = setxattr(mountdir, XATTR, "4096", 4, 0) == 0;
 	ck_assert_int_eq(s3bfs_vfs_register(0), SQLITE_OK);
@@ -152,9 +152,9 @@ db_open(const char *path, const char *vfs, const char *params)
 	int rc;
 
 	snprintf(uri, sizeof(uri), "file:%s?vfs=%s%s%s", path, vfs, params ? "&" : "",
-		 params ? params : "");
+	         params ? params : "");
 	rc = sqlite3_open_v2(uri, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI,
-			     NULL);
+	                     NULL);
 	ck_assert_msg(rc == SQLITE_OK, "open %s: %s", uri, sqlite3_errmsg(db));
 	return db;
 }
@@ -198,7 +198,7 @@ query_is(sqlite3 *db, const char *sql, const char *want)
 	char *got = query(db, sql);
 
 	ck_assert_msg(got != NULL && strcmp(got, want) == 0, "%s: got \"%s\", want \"%s\"", sql,
-		      got ? got : "(no row)", want);
+	              got ? got : "(no row)", want);
 	sqlite3_free(got);
 }
 
@@ -220,7 +220,8 @@ db_file(sqlite3 *db)
 {
 	sqlite3_file *f = NULL;
 
-	ck_assert_int_eq(sqlite3_file_control(db, "main", SQLITE_FCNTL_FILE_POINTER, &f), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_file_control(db, "main", SQLITE_FCNTL_FILE_POINTER, &f),
+	                 SQLITE_OK);
 	ck_assert_ptr_nonnull(f);
 	ck_assert_ptr_nonnull(f->pMethods);
 	return f;
@@ -243,7 +244,7 @@ info_has(sqlite3 *db, const char *want)
 	char *info = query(db, "PRAGMA s3blockfs_info");
 
 	ck_assert_msg(info != NULL && strstr(info, want) != NULL, "info \"%s\" lacks \"%s\"",
-		      info ? info : "(no row)", want);
+	              info ? info : "(no row)", want);
 	sqlite3_free(info);
 }
 
@@ -291,7 +292,7 @@ slurp(const char *path, size_t *len)
 	"DELETE FROM t WHERE a % 3 = 0;"                                                           \
 	"UPDATE t SET b = b || 'x' WHERE a % 5 = 0;"                                               \
 	"CREATE INDEX tb ON t(b);"
-#define SUMMARY "SELECT count(*) || ':' || sum(a) || ':' || total(length(b)) FROM t"
+#define SUMMARY      "SELECT count(*) || ':' || sum(a) || ':' || total(length(b)) FROM t"
 #define SUMMARY_WANT "400:120000:80080.0"
 
 /* ------------------------------------------------------------------ tests */
@@ -331,11 +332,12 @@ START_TEST(test_passthrough)
 	unsigned int i;
 
 	for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
-		snprintf(sql, sizeof(sql), "PRAGMA page_size=1024; PRAGMA journal_mode=%s;", modes[i]);
+		snprintf(sql, sizeof(sql), "PRAGMA page_size=1024; PRAGMA journal_mode=%s;",
+		         modes[i]);
 		ck_assert_int_lt(snprintf(a, sizeof(a), "%s/plain-%s.db", tmpdir, modes[i]),
-				 (int)sizeof(a));
+		                 (int)sizeof(a));
 		ck_assert_int_lt(snprintf(b, sizeof(b), "%s/shim-%s.db", tmpdir, modes[i]),
-				 (int)sizeof(b));
+		                 (int)sizeof(b));
 		da = db_open(a, "unix", NULL);
 		db = db_open(b, "s3blockfs", NULL);
 		vfsname_is(db, "unix");
@@ -391,9 +393,9 @@ START_TEST(test_mount_file_attribute)
 		const char *attr;
 		int sector; /* 0: not recognised */
 	} cases[] = {
-		{"4096", 4096}, {"8192", 8192}, {"4097", 8192}, {"100", 512}, {"512", 512},
-		{"65536", 65536}, {"1048576", 65536}, {"4096\n", 4096}, {"abc", 0}, {"0", 0},
-		{"-4096", 0}, {"99999999999", 0},
+	    {"4096", 4096}, {"8192", 8192},   {"4097", 8192},     {"100", 512},
+	    {"512", 512},   {"65536", 65536}, {"1048576", 65536}, {"4096\n", 4096},
+	    {"abc", 0},     {"0", 0},         {"-4096", 0},       {"99999999999", 0},
 	};
 	char path[PATH_MAX], name[32], want[64];
 	sqlite3_file *f;
@@ -609,7 +611,7 @@ END_TEST
 
 /* Every journal mode at small, common and largest page sizes on the fake mount. */
 static const char *const journal_modes[] = {"DELETE", "TRUNCATE", "PERSIST",
-					    "MEMORY", "OFF",	  "WAL"};
+                                            "MEMORY", "OFF",      "WAL"};
 
 START_TEST(test_matrix)
 {
@@ -630,7 +632,7 @@ START_TEST(test_matrix)
 			path_in(path, sizeof(path), mountdir, name);
 			db = db_open(path, "s3blockfs", NULL);
 			snprintf(sql, sizeof(sql), "PRAGMA page_size=%d; PRAGMA journal_mode=%s;",
-				 page_sizes[i], mode);
+			         page_sizes[i], mode);
 			exec_ok(db, sql);
 			exec_ok(db, WORKLOAD);
 			exec_ok(db, "BEGIN; DELETE FROM t WHERE a > 300; ROLLBACK;");
@@ -658,7 +660,7 @@ vfs_suite(void)
 	tcase_add_test(tc, test_mount_directory);
 	tcase_add_test(tc, test_mount_file_attribute);
 	tcase_add_loop_test(tc, test_lock_fallback, 0,
-			    sizeof(refused_errnos) / sizeof(refused_errnos[0]));
+	                    sizeof(refused_errnos) / sizeof(refused_errnos[0]));
 	tcase_add_test(tc, test_nolock_uri);
 	tcase_add_test(tc, test_wal_heap_nolock);
 	tcase_add_test(tc, test_wal_shm_unmappable);
