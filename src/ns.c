@@ -43,10 +43,25 @@ struct nsent {
 	struct nsent *next;
 };
 
+/* Blocks [from, end) of a deleted volume, removed in the background once
+ * its block 0 is gone (the volume is gone then: SQLite's commit point). */
+struct ns_deletion {
+	char *path;
+	uint64_t from, end;
+	struct ns_deletion *next;
+};
+
 struct ns {
 	struct ns_conf conf;
 	struct volctx *x;
 	pthread_mutex_t lock;
+	/* Background deletions; protected by lock.  A path with a deletion
+	 * queued or running cannot be created again until it is done, so a
+	 * deletion never removes a block written later. */
+	struct ns_deletion *del_head, *del_tail, *del_running;
+	pthread_cond_t del_work, del_done;
+	pthread_t del_thread;
+	int del_started, del_stop;
 	struct vol *vols[NS_BUCKETS]; /* protected by lock */
 	size_t nvols;
 	struct nsent *ents[NS_BUCKETS]; /* protected by lock */
@@ -574,6 +589,142 @@ ns_lookup(struct ns *ns, const char *path, enum ns_type *type, struct vol **vp)
 	return probe_store(ns, path, type, vp);
 }
 
+/* ---------------------------------------------------------------- deletions */
+
+static int
+deletion_pending(struct ns *ns, const char *path)
+{
+	if (ns->del_running && strcmp(ns->del_running->path, path) == 0)
+		return 1;
+	for (struct ns_deletion *d = ns->del_head; d; d = d->next)
+		if (strcmp(d->path, path) == 0)
+			return 1;
+	return 0;
+}
+
+/* Waits until no deletion of path (NULL: of anything) is queued or running. */
+static void
+deletions_wait(struct ns *ns, const char *path)
+{
+	CHECK_PTHREAD(pthread_mutex_lock(&ns->lock));
+	while (path ? deletion_pending(ns, path) : (ns->del_head || ns->del_running))
+		CHECK_PTHREAD(pthread_cond_wait(&ns->del_done, &ns->lock));
+	CHECK_PTHREAD(pthread_mutex_unlock(&ns->lock));
+}
+
+void
+ns_drain(struct ns *ns)
+{
+	deletions_wait(ns, NULL);
+}
+
+static int
+delete_range(struct store *st, const char *path, uint64_t from, uint64_t end)
+{
+	char(*keys)[PATH_MAX] = malloc(sizeof(*keys) * 1000);
+	const char *ptrs[1000];
+	int rc = 0;
+
+	if (!keys)
+		return -ENOMEM;
+	while (rc == 0 && from < end) {
+		size_t k = 0;
+		for (; k < 1000 && from < end; k++, from++) {
+			if ((rc = util_block_key(keys[k], PATH_MAX, path, from)) < 0)
+				break;
+			ptrs[k] = keys[k];
+		}
+		if (rc == 0)
+			rc = store_del(st, ptrs, k);
+	}
+	free(keys);
+	return rc;
+}
+
+static void *
+deleter(void *arg)
+{
+	struct ns *ns = arg;
+
+	CHECK_PTHREAD(pthread_mutex_lock(&ns->lock));
+	for (;;) {
+		struct ns_deletion *d = ns->del_head;
+		if (!d) {
+			if (ns->del_stop)
+				break;
+			CHECK_PTHREAD(pthread_cond_wait(&ns->del_work, &ns->lock));
+			continue;
+		}
+		ns->del_head = d->next;
+		if (!ns->del_head)
+			ns->del_tail = NULL;
+		ns->del_running = d;
+		CHECK_PTHREAD(pthread_mutex_unlock(&ns->lock));
+		int rc = delete_range(ns->x->st, d->path, d->from, d->end);
+		if (rc < 0) {
+			char eb[128];
+			s3bfs_log(LOG_ERR, "%s: removing blocks %llu..%llu of the deleted file: %s (they "
+					   "are removed when the name is created again)",
+				  d->path, (unsigned long long)d->from, (unsigned long long)d->end - 1,
+				  util_strerror(-rc, eb, sizeof(eb)));
+		}
+		CHECK_PTHREAD(pthread_mutex_lock(&ns->lock));
+		ns->del_running = NULL;
+		free(d->path);
+		free(d);
+		CHECK_PTHREAD(pthread_cond_broadcast(&ns->del_done));
+	}
+	CHECK_PTHREAD(pthread_mutex_unlock(&ns->lock));
+	return NULL;
+}
+
+int
+ns_start(struct ns *ns)
+{
+	int rc = pthread_create(&ns->del_thread, NULL, deleter, ns);
+
+	if (rc == 0)
+		ns->del_started = 1;
+	return -rc;
+}
+
+void
+ns_stop(struct ns *ns)
+{
+	if (!ns->del_started)
+		return;
+	CHECK_PTHREAD(pthread_mutex_lock(&ns->lock));
+	ns->del_stop = 1;
+	CHECK_PTHREAD(pthread_cond_broadcast(&ns->del_work));
+	CHECK_PTHREAD(pthread_mutex_unlock(&ns->lock));
+	CHECK_PTHREAD(pthread_join(ns->del_thread, NULL));
+	ns->del_started = 0;
+}
+
+/* Queues blocks [from, end) of path for deletion; 0, or -ENOMEM (then the
+ * caller deletes them itself). */
+static int
+deletion_queue(struct ns *ns, const char *path, uint64_t from, uint64_t end)
+{
+	struct ns_deletion *d = calloc(1, sizeof(*d));
+
+	if (!d || !(d->path = strdup(path))) {
+		free(d);
+		return -ENOMEM;
+	}
+	d->from = from;
+	d->end = end;
+	CHECK_PTHREAD(pthread_mutex_lock(&ns->lock));
+	if (ns->del_tail)
+		ns->del_tail->next = d;
+	else
+		ns->del_head = d;
+	ns->del_tail = d;
+	CHECK_PTHREAD(pthread_cond_signal(&ns->del_work));
+	CHECK_PTHREAD(pthread_mutex_unlock(&ns->lock));
+	return 0;
+}
+
 /* ---------------------------------------------------------------- changes */
 
 struct key_list {
@@ -682,6 +833,7 @@ ns_create_vol(struct ns *ns, const char *path, struct vol **vp)
 	struct nsent *e = ent_find(ns, path);
 	int debris = e && e->type == ENT_DEBRIS;
 	CHECK_PTHREAD(pthread_mutex_unlock(&ns->lock));
+	deletions_wait(ns, path);
 	if (debris && !ns_local_only(path) && (rc = remove_debris(ns, path)) < 0)
 		return rc;
 
@@ -710,8 +862,21 @@ unlink_locked(struct ns *ns, struct vol *v)
 	int rc = 0;
 
 	cache_discard(ns->x->cache, v, 0);
-	if (!v->local_only)
+	uint64_t end = v->local_only ? 0 : cache_stored_end(ns->x->cache, v);
+	if (end > 1 && ns->del_started) {
+		/* Block 0 now, on the caller's time: that is the commit point.
+		 * The rest in the background. */
+		char key[PATH_MAX];
+		const char *kp = key;
+		if ((rc = util_block_key(key, sizeof(key), v->path, 0)) < 0 ||
+		    (rc = store_del(ns->x->st, &kp, 1)) < 0)
+			return rc;
+		cache_set_stored_end(ns->x->cache, v, 0);
+		if (deletion_queue(ns, v->path, 1, end) < 0)
+			delete_range(ns->x->st, v->path, 1, end);
+	} else if (end > 0) {
 		rc = vol_delete_blocks(ns->x, v, 0);
+	}
 	if (rc < 0)
 		return rc;
 	CHECK_PTHREAD(pthread_mutex_lock(&ns->lock));
@@ -1002,6 +1167,11 @@ ns_rename(struct ns *ns, const char *from, const char *to, unsigned flags)
 		rc = -EEXIST;
 		goto out;
 	}
+	/* A deletion in the background must not hit what the rename writes. */
+	if (tf == NS_VOL)
+		deletions_wait(ns, to);
+	else
+		ns_drain(ns);
 	if (tf == NS_VOL) {
 		if (tt == NS_DIR) {
 			rc = -EISDIR;
@@ -1163,6 +1333,8 @@ ns_create(const struct ns_conf *conf, struct volctx *x)
 		ns->conf.max_vols = 4096;
 	ns->x = x;
 	pthread_mutex_init(&ns->lock, NULL);
+	pthread_cond_init(&ns->del_work, NULL);
+	pthread_cond_init(&ns->del_done, NULL);
 	return ns;
 }
 
@@ -1173,6 +1345,13 @@ ns_destroy(struct ns **nsp)
 
 	if (!ns)
 		return;
+	ns_stop(ns);
+	for (struct ns_deletion *d = ns->del_head, *n; d; d = n) {
+		n = d->next;
+		delete_range(ns->x->st, d->path, d->from, d->end);
+		free(d->path);
+		free(d);
+	}
 	for (size_t i = 0; i < NS_BUCKETS; i++) {
 		for (struct vol *v = ns->vols[i], *n; v; v = n) {
 			n = v->ns_next;
@@ -1184,6 +1363,8 @@ ns_destroy(struct ns **nsp)
 			free(e);
 		}
 	}
+	pthread_cond_destroy(&ns->del_work);
+	pthread_cond_destroy(&ns->del_done);
 	pthread_mutex_destroy(&ns->lock);
 	free(ns);
 	*nsp = NULL;

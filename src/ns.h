@@ -33,6 +33,13 @@ struct ns_conf {
 struct ns;
 
 struct ns *ns_create(const struct ns_conf *conf, struct volctx *x);
+/* Starts the background deleter (after the daemon has forked); without it
+ * deletions run in the caller. */
+int ns_start(struct ns *ns);
+/* Waits until every background deletion is done. */
+void ns_drain(struct ns *ns);
+/* Stops the deleter after the queue is empty. */
+void ns_stop(struct ns *ns);
 /* Frees every volume; the cache must have been flushed. */
 void ns_destroy(struct ns **nsp);
 

@@ -97,6 +97,8 @@ stack_start(struct s3bfs *fs)
 	if (fs->started)
 		return 0;
 	int rc = cache_start(fs->cache);
+	if (rc == 0 && (rc = ns_start(fs->ns)) < 0)
+		cache_stop(fs->cache);
 	if (rc == 0)
 		fs->started = 1;
 	return rc;
@@ -132,8 +134,10 @@ stack_flush_all(struct s3bfs *fs, char *msg, size_t msgsz)
 	uint64_t dirty = cache_dirty_blocks(fs->cache);
 	if (dirty)
 		s3bfs_log(LOG_INFO, "flushing %llu dirty block(s)", (unsigned long long)dirty);
-	if ((rc = cache_flush(fs->cache, NULL)) == 0)
+	if ((rc = cache_flush(fs->cache, NULL)) == 0) {
+		ns_drain(fs->ns); /* deletions of removed files finish too */
 		return 0;
+	}
 
 	/* The store is gone: keep the blocks on local disk rather than lose them. */
 	const char *base = fs->conf->recovery_dir ? fs->conf->recovery_dir
@@ -168,6 +172,8 @@ stack_flush_all(struct s3bfs *fs, char *msg, size_t msgsz)
 void
 stack_destroy(struct s3bfs *fs)
 {
+	if (fs->ns)
+		ns_stop(fs->ns);
 	if (fs->cache && fs->started)
 		cache_stop(fs->cache);
 	ns_destroy(&fs->ns);
