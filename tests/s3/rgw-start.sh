@@ -29,6 +29,7 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
+OSD_STORE_GIVEN=${OSD_STORE:+1}
 OSD_STORE=${OSD_STORE:-bluestore}
 OSD_SIZE_GB=${OSD_SIZE_GB:-4}
 # Fresh random credentials per run: a client that reaches another run's
@@ -313,9 +314,23 @@ OSD_UUID=$(uuid)
 OSD_ID=$(ceph osd new "$OSD_UUID") || die "ceph osd new failed"
 [ "$OSD_ID" = 0 ] || die "unexpected osd id '$OSD_ID'"
 log "osd.$OSD_ID mkfs ($OSD_STORE, ${OSD_SIZE_GB} GiB)"
-timeout "$START_TIMEOUT" ceph-osd -c "$CONF" -i "$OSD_ID" --mkfs --osd-uuid "$OSD_UUID" \
-	>"$RGW_DIR/log/osd-mkfs.log" 2>&1 ||
-	{ tail_log "$RGW_DIR/log/osd-mkfs.log"; die "ceph-osd --mkfs failed"; }
+osd_mkfs() {
+	timeout "$START_TIMEOUT" ceph-osd -c "$CONF" -i "$OSD_ID" --mkfs --osd-uuid "$OSD_UUID" \
+		>>"$RGW_DIR/log/osd-mkfs.log" 2>&1
+}
+if ! osd_mkfs; then
+	tail_log "$RGW_DIR/log/osd-mkfs.log"
+	# bluestore needs O_DIRECT on its file, which some filesystems (tmpfs
+	# before Linux 6.6) lack; memstore runs anywhere
+	if [ "$OSD_STORE" != bluestore ] || [ -n "$OSD_STORE_GIVEN" ]; then
+		die "ceph-osd --mkfs failed"
+	fi
+	log "bluestore mkfs failed in $RGW_DIR; falling back to OSD_STORE=memstore"
+	OSD_STORE=memstore
+	sed -i 's/^osd objectstore = .*/osd objectstore = memstore/' "$CONF"
+	find "$RGW_DIR/osd0" -mindepth 1 -delete
+	osd_mkfs || { tail_log "$RGW_DIR/log/osd-mkfs.log"; die "ceph-osd --mkfs failed"; }
+fi
 start_daemon "osd.$OSD_ID" ceph-osd -c "$CONF" -i "$OSD_ID"
 osd_up() { ceph osd dump 2>/dev/null | grep -q "^osd.$OSD_ID up"; }
 wait_for "osd.$OSD_ID to be up" "$RGW_DIR/log/osd.$OSD_ID.log" osd_up
@@ -351,3 +366,4 @@ echo "S3_BUCKET=$S3_BUCKET"
 echo "S3_REGION=$S3_REGION"
 echo "RGW_DIR=$RGW_DIR"
 echo "CEPH_CONF=$CONF"
+echo "OSD_STORE=$OSD_STORE"

@@ -56,7 +56,7 @@ MAX_BLOCK = 1 << 30  # sanity ceiling for one block read into memory
 
 class S3Error(Exception):
     def __init__(self, status, code, msg=""):
-        super().__init__(f"HTTP {status} {code} {msg}".strip())
+        super().__init__(f"HTTP {status} {code} {msg or ''}".strip())
         self.status, self.code = status, code
 
 
