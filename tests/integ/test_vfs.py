@@ -19,6 +19,12 @@ Exit 77 (skip) without /dev/fuse, fusermount3, the daemon, the shim or the
 sqlite3 shell.  Everything it starts is stopped and removed, also on failure:
 unmount, then the daemon it started (by PID), then the temp directory.
 
+Backend: a local directory; with S3BFS_TEST_BACKEND=s3 the S3 server named by
+S3_ENDPOINT S3_ACCESS_KEY S3_SECRET_KEY S3_BUCKET [S3_REGION] (as printed by
+tests/s3/rgw-start.sh), under a fresh prefix that is deleted at the end, and
+the backend is listed with tests/s3/s3admin.py.  (-o test_refuse_locks and the
+off-mount check run on a local backend either way.)
+
 Paths: $S3BLOCKFS (daemon), $S3BLOCKFS_VFS (the .so), else the build
 directory ($abs_top_builddir, $top_builddir, the current directory or the
 source tree above this file): ./s3blockfs and ./.libs/s3blockfs_vfs.so.
@@ -31,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 
 SKIP = 77
 TIMEOUT = 120  # seconds for one sqlite3/python run
@@ -103,22 +110,61 @@ def tools():
     return fusermount, daemon, shim[:-3] if shim.endswith(".so") else shim, sqlite3
 
 
-class Mount:
-    """One daemon in the foreground on a local backend; close() undoes it."""
+def s3admin_path():
+    here = os.path.dirname(os.path.abspath(__file__))
+    for d in [os.environ.get("TOP_SRCDIR"), os.environ.get("abs_top_srcdir"),
+              os.path.dirname(os.path.dirname(here))]:
+        if d and os.path.exists(os.path.join(d, "tests", "s3", "s3admin.py")):
+            return os.path.join(d, "tests", "s3", "s3admin.py")
+    return None
 
-    def __init__(self, daemon, fusermount, root, name, opts=()):
+
+def s3_settings(root):
+    """Mount options, source bucket and s3admin.py for S3BFS_TEST_BACKEND=s3; None if local."""
+    if os.environ.get("S3BFS_TEST_BACKEND", "local") != "s3":
+        return None
+    need = ["S3_ENDPOINT", "S3_ACCESS_KEY", "S3_SECRET_KEY", "S3_BUCKET"]
+    missing = [v for v in need if not os.environ.get(v)]
+    if missing:
+        raise Skip("S3BFS_TEST_BACKEND=s3 without %s" % " ".join(missing))
+    admin = s3admin_path()
+    if not admin:
+        raise Skip("no tests/s3/s3admin.py to list the bucket with")
+    creds = os.path.join(root, "credentials")
+    fd = os.open(creds, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write("[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n"
+                % (os.environ["S3_ACCESS_KEY"], os.environ["S3_SECRET_KEY"]))
+    opts = ["endpoint=" + os.environ["S3_ENDPOINT"], "credentials=" + creds,
+            "region=" + os.environ.get("S3_REGION", "us-east-1")]
+    return {"opts": opts, "bucket": os.environ["S3_BUCKET"], "admin": admin,
+            "prefix": "s3bfs-vfs-test-" + uuid.uuid4().hex[:12]}
+
+
+class Mount:
+    """One daemon in the foreground on a backend; close() undoes it."""
+
+    def __init__(self, daemon, fusermount, root, name, opts=(), s3=None):
         self.fusermount = fusermount
+        self.s3 = s3
         self.backend = os.path.join(root, name + "-backend")
         self.mnt = os.path.join(root, name + "-mnt")
         self.logpath = os.path.join(root, name + ".log")
         self.proc = None
-        os.mkdir(self.backend)
+        if s3:
+            self.prefix = "%s/%s" % (s3["prefix"], name)
+            self.source = "%s:%s" % (s3["bucket"], self.prefix)
+            opts = list(s3["opts"]) + list(opts)
+        else:
+            os.mkdir(self.backend)
+            self.source = "file://" + self.backend
         os.mkdir(self.mnt)
-        self.start(daemon, opts)
+        self.opts = list(opts)
+        self.start(daemon)
 
-    def start(self, daemon, opts):
-        self.cmd = [daemon, "-f", "-o", ",".join(["block_size=4096"] + list(opts)),
-                    "file://" + self.backend, self.mnt]
+    def start(self, daemon):
+        self.cmd = [daemon, "-f", "-o", ",".join(["block_size=4096"] + self.opts),
+                    self.source, self.mnt]
         with open(self.logpath, "a") as logf:
             self.proc = subprocess.Popen(self.cmd, stdout=logf, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL)
@@ -173,10 +219,27 @@ class Mount:
         self.proc = None
         return rc
 
-    def remount(self, daemon, opts=()):
+    def remount(self, daemon):
         rc = self.close()
         check(rc == 0, "daemon exit status %s at unmount:\n%s" % (rc, self.log_tail()))
-        self.start(daemon, opts)
+        self.start(daemon)
+
+    def keys(self):
+        """Every object (local: file) name stored for this mount."""
+        if not self.s3:
+            return [os.path.join(d, n) for d, ds, fs in os.walk(self.backend) for n in ds + fs]
+        r = run([sys.executable, self.s3["admin"], "--bucket", self.s3["bucket"], "ls",
+                 self.prefix + "/"])
+        check(r.returncode == 0, "s3admin.py ls: %s" % r.stderr)
+        return [ln.split(None, 1)[1] for ln in r.stdout.splitlines() if " " in ln]
+
+    def shm_objects(self):
+        return [k for k in self.keys() if "-shm" in k]
+
+    def destroy_backend(self):
+        if self.s3:
+            run([sys.executable, self.s3["admin"], "--bucket", self.s3["bucket"], "rm-prefix",
+                 self.prefix + "/"])
 
 
 def run(cmd, script=None, env=None, timeout=TIMEOUT):
@@ -199,15 +262,6 @@ def shell_ok(sqlite3, shim, script, env=None):
 def stock(sqlite3, path, script):
     r = run([sqlite3, "-batch", "-bail", path], script)
     return r.returncode, r.stdout, r.stderr
-
-
-def shm_objects(backend):
-    found = []
-    for dirpath, dirnames, filenames in os.walk(backend):
-        for n in dirnames + filenames:
-            if "-shm" in n:
-                found.append(os.path.join(dirpath, n))
-    return found
 
 
 def info(block_size=4096, locking="posix", shm="none"):
@@ -234,9 +288,11 @@ def case_script(path, mode, page_size):
 def test_matrix(ctx, m):
     """Every journal mode x page size through the shell with .load."""
     dbs = []
+    # On S3 every block is a request: the ends and the middle of the range.
+    page_sizes = [512, 4096, 65536] if m.s3 else PAGE_SIZES
     for mode in MODES:
         script, want = "", []
-        for ps in PAGE_SIZES:
+        for ps in page_sizes:
             path = os.path.join(m.mnt, "m-%s-%d.db" % (mode.lower(), ps))
             s, w = case_script(path, mode, ps)
             script += s
@@ -244,8 +300,8 @@ def test_matrix(ctx, m):
             dbs.append(path)
         out = shell_ok(ctx["sqlite3"], ctx["shim"], script)
         check(out.split("\n")[:-1] == want, "%s: output\n%s\nwant\n%s" % (mode, out, "\n".join(want)))
-        check(not shm_objects(m.backend), "shm objects: %s" % shm_objects(m.backend))
-        log("ok - matrix %s x %d page sizes" % (mode, len(PAGE_SIZES)))
+        check(not m.shm_objects(), "shm objects: %s" % m.shm_objects())
+        log("ok - matrix %s x %d page sizes" % (mode, len(page_sizes)))
     return dbs
 
 
@@ -270,14 +326,12 @@ def test_default_env(ctx, m):
 
 PY_CHILD = r"""
 import os, sqlite3, sys
-shim, mnt, backend = sys.argv[1:4]
+shim, mnt = sys.argv[1:3]
+WORKLOAD, SUMMARY = sys.argv[3], sys.argv[4]
 c = sqlite3.connect(":memory:")
 c.enable_load_extension(True)
 c.load_extension(shim)
 c.close()
-WORKLOAD, SUMMARY = sys.argv[4], sys.argv[5]
-def shm_objects():
-    return [os.path.join(d, n) for d, ds, fs in os.walk(backend) for n in ds + fs if "-shm" in n]
 for mode in ("DELETE", "WAL"):
     path = os.path.join(mnt, "py-%s.db" % mode.lower())
     db = sqlite3.connect("file:%s?vfs=s3blockfs" % path, uri=True, isolation_level=None)
@@ -286,11 +340,15 @@ for mode in ("DELETE", "WAL"):
     db2 = sqlite3.connect("file:%s?vfs=s3blockfs" % path, uri=True, isolation_level=None)
     print(db2.execute(SUMMARY).fetchone()[0])
     print(db.execute("PRAGMA integrity_check").fetchone()[0])
-    print(db.execute("PRAGMA s3blockfs_info").fetchone()[0])
-    print("shm objects while open: %d" % len(shm_objects()))
+    print(db.execute("PRAGMA s3blockfs_info").fetchone()[0], flush=True)
+    if mode == "WAL":
+        db.execute("PRAGMA wal_checkpoint")
+    fd = os.open(path, os.O_RDONLY)
+    os.fsync(fd)  # the blocks are in the store now
+    os.close(fd)
+    sys.stdin.readline()  # the parent lists the backend while both are open
     db2.close()
     db.close()
-print("shm objects after close: %d" % len(shm_objects()))
 """
 
 
@@ -310,15 +368,27 @@ def test_python(ctx, m):
     if py is None:
         log("ok - python sqlite3 module # SKIP no interpreter supports enable_load_extension")
         return
-    r = run([py, "-c", PY_CHILD, ctx["shim"], m.mnt, m.backend, WORKLOAD, SUMMARY.strip()])
-    check(r.returncode == 0, "python: %s%s" % (r.stdout, r.stderr))
-    want = []
-    for mode in ("delete", "wal"):
-        want += [mode, SUMMARY_WANT, "ok", info(shm="file" if mode == "wal" else "none"),
-                 "shm objects while open: 0"]
-    want.append("shm objects after close: 0")
-    check(r.stdout.split("\n")[:-1] == want, "python output:\n%s\nwant\n%s"
-          % (r.stdout, "\n".join(want)))
+    child = subprocess.Popen([py, "-c", PY_CHILD, ctx["shim"], m.mnt, WORKLOAD,
+                              SUMMARY.strip()], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        for mode in ("delete", "wal"):
+            got = [child.stdout.readline().rstrip("\n") for _ in range(4)]
+            want = [mode, SUMMARY_WANT, "ok", info(shm="file" if mode == "wal" else "none")]
+            check(got == want, "python %s: %s want %s\n%s" % (mode, got, want,
+                                                                child.stderr.read()
+                                                                if child.poll() is not None
+                                                                else ""))
+            check(not m.shm_objects(), "shm objects while open: %s" % m.shm_objects())
+            check(any("py-%s.db" % mode in k for k in m.keys()), "py-%s.db not stored" % mode)
+            child.stdin.write("\n")
+            child.stdin.flush()
+        check(child.wait(timeout=TIMEOUT) == 0, "python: %s" % child.stderr.read())
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    check(not m.shm_objects(), "shm objects after close: %s" % m.shm_objects())
     log("ok - python sqlite3 module (%s) loads the shim and runs the workload" % py)
 
 
@@ -413,7 +483,7 @@ def test_refuse_locks(ctx, root):
                    % (uri(path, "&nolock=1"), WORKLOAD, SUMMARY))
     check(out == "%s\n%s\n" % (SUMMARY_WANT, info(locking="none")), "nolock=1: %r" % out)
     log("ok - nolock=1 URI parameter")
-    check(not shm_objects(m.backend), "shm objects: %s" % shm_objects(m.backend))
+    check(not m.shm_objects(), "shm objects: %s" % m.shm_objects())
     rc = m.close()
     check(rc == 0, "daemon exit status %s:\n%s" % (rc, m.log_tail()))
 
@@ -436,7 +506,13 @@ def main():
            "mounts": []}
     m = None
     try:
-        m = Mount(daemon, fusermount, root, "main")
+        try:
+            s3 = s3_settings(root)
+        except Skip as e:
+            log("SKIP: %s" % e)
+            return SKIP
+        m = Mount(daemon, fusermount, root, "main", s3=s3)
+        log("backend: %s" % m.source)
         ctx["mounts"].append(m)
         dbs = test_matrix(ctx, m)
         verify_stock(ctx, dbs)
@@ -446,7 +522,7 @@ def main():
         test_two_processes(ctx, m)
         m.remount(daemon)
         verify_stock(ctx, dbs)
-        check(not shm_objects(m.backend), "shm objects: %s" % shm_objects(m.backend))
+        check(not m.shm_objects(), "shm objects: %s" % m.shm_objects())
         log("ok - after a remount all databases pass integrity_check; no -shm object stored")
         test_off_mount(ctx, root)
         test_refuse_locks(ctx, root)
@@ -454,8 +530,8 @@ def main():
         check(rc == 0, "daemon exit status %s:\n%s" % (rc, m.log_tail()))
         log("PASS")
         return 0
-    except Fail as e:
-        log("FAIL: %s" % e)
+    except (Fail, OSError, subprocess.SubprocessError) as e:
+        log("FAIL: %s: %s" % (type(e).__name__, e))
         for mm in ctx["mounts"]:
             if mm.proc is not None and not mm.alive():
                 log("daemon %s died (%s):\n%s" % (mm.mnt, mm.proc.returncode, mm.log_tail()))
@@ -464,6 +540,7 @@ def main():
         for mm in ctx["mounts"]:
             try:
                 mm.close()
+                mm.destroy_backend()
             except Exception as e:  # keep cleaning up
                 log("cleanup of %s: %s" % (mm.mnt, e))
         shutil.rmtree(root, ignore_errors=True)
