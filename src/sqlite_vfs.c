@@ -11,7 +11,7 @@
  *
  * COMPILING
  *
- *   `make` builds src/.libs/s3blockfs_vfs.so (libtool -module -avoid-version);
+ *   `make` builds .libs/s3blockfs_vfs.so (libtool -module -avoid-version);
  *   `make install` puts it in $(pkglibdir), by default
  *   /usr/local/lib/s3blockfs/s3blockfs_vfs.so.  By hand:
  *
@@ -60,7 +60,8 @@
  *   with the volume's block size in decimal ASCII, on a volume and on a
  *   directory of the mount (the default block size); a database that does
  *   not exist yet is recognised through its directory.  ENODATA/ENOTSUP
- *   (any other file system) means "not ours".
+ *   (any other file system) means "not ours"; so does a value that is not
+ *   a decimal number (logged).
  *
  *   xSectorSize: the block size, rounded up to a power of two and clamped
  *   to 512..65536 (SQLite's own limits; its journal code assumes powers
@@ -72,7 +73,8 @@
  *   Locking: passed through (POSIX locks of one host work on a FUSE mount).
  *   When the kernel refuses a lock as unsupported (ENOLCK, EOPNOTSUPP,
  *   ENOSYS), the database switches to in-process locking for the rest of
- *   the process's life, logged once with sqlite3_log(SQLITE_WARNING).
+ *   the process's life (remembered after the last close for up to
+ *   VFS_MAX_RETAINED databases), logged once with sqlite3_log(SQLITE_WARNING).
  *   In-process locking keeps the connections of this process apart exactly
  *   as the unix VFS does, but nothing keeps other processes out: the user
  *   must use such a database from one process at a time.
