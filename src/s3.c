@@ -117,7 +117,6 @@ s3_conf_help(FILE *out)
 {
 	fprintf(
 	    out,
-	    "S3 options:\n"
 	    "    -o endpoint=URL        S3 endpoint (default: $AWS_ENDPOINT_URL, else\n"
 	    "                           https://s3.REGION.amazonaws.com)\n"
 	    "    -o region=R            signing region (default: $AWS_REGION,\n"
