@@ -8,10 +8,13 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "conf.h"
 #include "log.h"
@@ -160,6 +163,13 @@ conf_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 	char msg[512];
 
 	switch (key) {
+	case FUSE_OPT_KEY_OPT:
+		/* mount(8)'s "x-" words (x-systemd.automount, x-mount.mkdir, ...)
+		 * are for userspace tools: a template "x-systemd.%s" would only
+		 * match itself (fuse_opt reads %s only after '=' or ' '). */
+		if (strncmp(arg, "x-", 2) == 0)
+			return 0;
+		return 1;
 	case KEY_RO:
 		c->read_only = 1;
 		return 1; /* libfuse mounts read-only too */
@@ -203,11 +213,272 @@ parse_num(const char *name, const char *s, int size, uint64_t min, uint64_t max,
 	return 0;
 }
 
+/* ------------------------------------------------------ -o config=FILE */
+
+/* The first pass only finds config=FILE and counts the positional
+ * arguments; everything else stays where it is. */
+struct conf_pre {
+	char *config;
+	int nonopt;
+};
+
+static const struct fuse_opt conf_pre_opts[] = {
+	{"config=%s", offsetof(struct conf_pre, config), 0},
+	FUSE_OPT_END,
+};
+
+static int
+conf_pre_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+	struct conf_pre *p = data;
+
+	if (key == FUSE_OPT_KEY_NONOPT)
+		p->nonopt++;
+	return 1;
+}
+
+struct conf_file {
+	const char *path;
+	unsigned line;
+	char *opts; /* "a=b,c", escaped for fuse_opt's comma splitting */
+	char *source, *mountpoint;
+};
+
+static void conf_file_err(const struct conf_file *f, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void
+conf_file_err(const struct conf_file *f, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "s3blockfs: %s:%u: ", f->path, f->line);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* The whole file, NUL-terminated, at most CONF_FILE_MAX bytes. */
+static int
+conf_file_read(const char *path, char **out)
+{
+	struct stat sb;
+	char eb[128], *buf = NULL;
+	size_t len = 0;
+	int fd, rc = -EINVAL;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		conf_err("config file %s: %s", path, util_strerror(errno, eb, sizeof(eb)));
+		return -EINVAL;
+	}
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+		conf_err("config file %s: not a regular file", path);
+		goto out;
+	}
+	if (sb.st_size > CONF_FILE_MAX) {
+		conf_err("config file %s: larger than %d bytes", path, CONF_FILE_MAX);
+		goto out;
+	}
+	if (!(buf = malloc(CONF_FILE_MAX + 1))) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (;;) {
+		ssize_t n = read(fd, buf + len, CONF_FILE_MAX + 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			conf_err("config file %s: %s", path, util_strerror(errno, eb, sizeof(eb)));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+		if (len > CONF_FILE_MAX) {
+			conf_err("config file %s: larger than %d bytes", path, CONF_FILE_MAX);
+			goto out;
+		}
+	}
+	if (memchr(buf, '\0', len)) {
+		conf_err("config file %s: not a text file (it holds NUL bytes)", path);
+		goto out;
+	}
+	buf[len] = '\0';
+	*out = buf;
+	buf = NULL;
+	rc = 0;
+out:
+	free(buf);
+	close(fd);
+	return rc;
+}
+
+static int
+conf_is_space(char ch)
+{
+	return ch == ' ' || ch == '\t' || ch == '\r';
+}
+
+static int
+conf_is_name(char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+	       ch == '_' || ch == '-' || ch == '.';
+}
+
+/* A leading $CREDENTIALS_DIRECTORY (or ${...}) becomes its value: the unit
+ * loads the credentials file with LoadCredential= and the config names it
+ * as $CREDENTIALS_DIRECTORY/s3, with no path that depends on the unit. */
+static int
+conf_file_expand(struct conf_file *f, const char *value, char *out, size_t outsz)
+{
+	static const char *const vars[] = {"${CREDENTIALS_DIRECTORY}", "$CREDENTIALS_DIRECTORY"};
+
+	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+		size_t n = strlen(vars[i]);
+		if (strncmp(value, vars[i], n) != 0 || (value[n] != '\0' && value[n] != '/'))
+			continue;
+		const char *dir = getenv("CREDENTIALS_DIRECTORY");
+		if (!dir || !dir[0]) {
+			conf_file_err(f, "$CREDENTIALS_DIRECTORY is not set (systemd sets it for "
+					 "a unit with LoadCredential=)");
+			return -EINVAL;
+		}
+		if ((size_t)snprintf(out, outsz, "%s%s", dir, value + n) >= outsz)
+			break;
+		return 0;
+	}
+	if ((size_t)snprintf(out, outsz, "%s", value) >= outsz) {
+		conf_file_err(f, "value too long");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int
+conf_file_line(struct conf_file *f, char *line)
+{
+	char kv[3 * CONF_LINE_MAX], val[CONF_LINE_MAX + 1024];
+	size_t len = strlen(line);
+
+	if (len > CONF_LINE_MAX) {
+		conf_file_err(f, "line longer than %d bytes", CONF_LINE_MAX);
+		return -EINVAL;
+	}
+	while (len > 0 && conf_is_space(line[len - 1]))
+		line[--len] = '\0';
+	while (conf_is_space(*line))
+		line++;
+	if (line[0] == '\0' || line[0] == '#')
+		return 0;
+
+	char *name = line, *p = line;
+	while (conf_is_name(*p))
+		p++;
+	size_t nlen = (size_t)(p - name);
+	while (conf_is_space(*p))
+		p++;
+	if (nlen == 0 || (*p != '\0' && *p != '=')) {
+		conf_file_err(f, "expected 'name = value' or 'name', not '%.60s'", line);
+		return -EINVAL;
+	}
+	int has_value = *p == '=';
+	name[nlen] = '\0';
+	char *value = NULL;
+	if (has_value) {
+		value = p + 1;
+		while (conf_is_space(*value))
+			value++;
+		size_t vlen = strlen(value);
+		if (vlen >= 2 && value[0] == '"' && value[vlen - 1] == '"') {
+			value[vlen - 1] = '\0';
+			value++;
+		}
+		if (conf_file_expand(f, value, val, sizeof(val)) < 0)
+			return -EINVAL;
+	}
+
+	if (strcmp(name, "config") == 0) {
+		conf_file_err(f, "config= cannot appear in a config file");
+		return -EINVAL;
+	}
+	if (strcmp(name, "source") == 0 || strcmp(name, "mountpoint") == 0) {
+		char **dst = name[0] == 's' ? &f->source : &f->mountpoint;
+		if (!has_value || !val[0]) {
+			conf_file_err(f, "%s needs a value: '%s = ...'", name, name);
+			return -EINVAL;
+		}
+		free(*dst);
+		return (*dst = strdup(val)) ? 0 : -ENOMEM;
+	}
+	snprintf(kv, sizeof(kv), "%s%s%s", name, has_value ? "=" : "", has_value ? val : "");
+	if (fuse_opt_add_opt_escaped(&f->opts, kv) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+/* Replaces -o config=FILE in args by the file's settings (see conf.h). */
+static int
+conf_expand_file(struct conf *c, struct fuse_args *args)
+{
+	struct conf_pre pre = {0};
+	struct conf_file f = {0};
+	struct fuse_args n = FUSE_ARGS_INIT(0, NULL);
+	char *text = NULL;
+	int rc;
+
+	if (fuse_opt_parse(args, &pre, conf_pre_opts, conf_pre_proc) < 0)
+		return -EINVAL;
+	if (!pre.config)
+		return 0;
+	free(c->config);
+	c->config = pre.config;
+	if ((rc = conf_file_read(c->config, &text)) < 0)
+		return rc;
+	f.path = c->config;
+	for (char *line = text, *next; line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		f.line++;
+		if ((rc = conf_file_line(&f, line)) < 0)
+			goto out;
+	}
+	rc = -ENOMEM;
+	if (fuse_opt_add_arg(&n, args->argc > 0 ? args->argv[0] : "s3blockfs") < 0)
+		goto out;
+	if (f.opts && (fuse_opt_add_arg(&n, "-o") < 0 || fuse_opt_add_arg(&n, f.opts) < 0))
+		goto out;
+	for (int i = 1; i < args->argc; i++)
+		if (fuse_opt_add_arg(&n, args->argv[i]) < 0)
+			goto out;
+	/* The command line's SOURCE and MOUNTPOINT win; the file fills in. */
+	if (pre.nonopt == 0 && f.source && fuse_opt_add_arg(&n, f.source) < 0)
+		goto out;
+	if ((pre.nonopt == 1 || (pre.nonopt == 0 && f.source)) && f.mountpoint &&
+	    fuse_opt_add_arg(&n, f.mountpoint) < 0)
+		goto out;
+	fuse_opt_free_args(args);
+	*args = n;
+	n = (struct fuse_args)FUSE_ARGS_INIT(0, NULL);
+	rc = 0;
+out:
+	fuse_opt_free_args(&n);
+	free(f.opts);
+	free(f.source);
+	free(f.mountpoint);
+	free(text);
+	return rc;
+}
+
 int
 conf_parse(struct conf *c, struct fuse_args *args)
 {
 	uint64_t v;
 
+	if (conf_expand_file(c, args) < 0)
+		return -EINVAL;
 	if (fuse_opt_parse(args, c, conf_opts, conf_proc) < 0)
 		return -EINVAL;
 	if (c->block_size_s) {
@@ -290,9 +561,16 @@ conf_help(FILE *out)
 		"    -o log_level=LEVEL     err, warning, notice, info (default) or debug\n"
 		"    -o ro                  read-only\n"
 		"    -o test_refuse_locks   (tests) fail every lock request with ENOLCK\n"
+		"    -o config=FILE         read options from FILE: 'name = value' or 'name'\n"
+		"                           lines, 'source = SOURCE', 'mountpoint = DIR', '#'\n"
+		"                           comments; command-line options win\n"
 		"\n"
 		"fstab words (_netdev, noauto, nofail, auto, user, defaults, x-systemd.*)\n"
-		"are accepted and ignored.\n");
+		"are accepted and ignored.\n"
+		"\n"
+		"Subcommands (each has --help): s3blockfs stats MOUNTPOINT,\n"
+		"s3blockfs import FILE VOLUME, s3blockfs export VOLUME FILE,\n"
+		"s3blockfs fsck VOLUME.\n");
 }
 
 void
@@ -311,5 +589,6 @@ conf_free(struct conf *c)
 	free(c->log_level_s);
 	free(c->local_max_s);
 	free(c->recovery_dir);
+	free(c->config);
 	memset(c, 0, sizeof(*c));
 }

@@ -31,6 +31,7 @@ struct conf {
 	int test_refuse_locks;
 	int writeback_cache;
 	char *recovery_dir;
+	char *config;    /* -o config=FILE, already expanded into the arguments */
 	int nonopt; /* how many positional arguments were seen */
 };
 
@@ -38,7 +39,16 @@ struct conf {
 void conf_init(struct conf *c);
 /* Takes our options and SOURCE out of args (MOUNTPOINT and FUSE's own
  * options stay for fuse_parse_cmdline and fuse_new) and validates.  On
- * error prints one line "s3blockfs: ..." to stderr and returns -EINVAL. */
+ * error prints one line "s3blockfs: ..." to stderr and returns -EINVAL.
+ *
+ * First, -o config=FILE is replaced by the file's settings, placed before
+ * the command line's options so that these override them and every later
+ * parser (s3_conf_parse, libfuse) sees them: lines "name = value" or
+ * "name" (any -o option), "source = SOURCE" and "mountpoint = DIR" (used
+ * when the command line has no SOURCE / MOUNTPOINT), '#' comment lines and
+ * blank lines.  A value may be in double quotes; a leading
+ * $CREDENTIALS_DIRECTORY (systemd's LoadCredential=) is expanded.  A bad
+ * line is one error "s3blockfs: FILE:LINE: ...". */
 int conf_parse(struct conf *c, struct fuse_args *args);
 /* Parses SOURCE into backend, dir or bucket and prefix; -EINVAL with a
  * message in msg. */
@@ -46,7 +56,9 @@ int conf_parse_source(struct conf *c, const char *source, char *msg, size_t msgs
 void conf_help(FILE *out);
 void conf_free(struct conf *c);
 
-/* Limits on option values. */
+/* Limits on option values (and on a config file). */
+#define CONF_FILE_MAX (64 * 1024)
+#define CONF_LINE_MAX 4096
 #define CONF_MAX_BLOCK_SIZE (64u << 20)
 #define CONF_MAX_CONNECTIONS 256
 
