@@ -15,6 +15,8 @@ the import / export / fsck subcommands, on the local backend (default) or S3
                           says where the blocks went, they are in recovery_dir
   test_config_file_errors a bad line is "FILE:LINE: ..." and exit 2; command
                           line options override the file
+  test_restart_after_crash  a daemon killed by SIGKILL leaves a dead mount;
+                          the next start (Restart=on-failure) detaches it
   test_mount_helper       mount -t fuse.s3blockfs through mount.fuse3 (needs
                           s3blockfs in mount's minimal PATH: a symlink in
                           /usr/local/sbin while the test runs), an fstab line
@@ -370,6 +372,40 @@ def test_config_file_errors():
     with m:
         H.check(os.getxattr(mnt, "user.s3blockfs.block_size") == b"8192",
                 "command-line block_size did not override the file's")
+
+
+def test_restart_after_crash():
+    """What Restart=on-failure needs: a daemon killed by SIGKILL leaves a dead
+    mount (ENOTCONN); the next start detaches it and mounts again."""
+    be = H.new_backend()
+    mnt = H.tmpdir("mnt")
+    opts = opts_args(be)
+    H.defer(lambda: subprocess.run(["fusermount3", "-uz", mnt], capture_output=True))
+    r = H.run_daemon(opts + [be.source, mnt])
+    H.check(r.returncode == 0, f"first start: {r.returncode}: {r.stderr}")
+    _sqlite_roundtrip(mnt, "crash")
+    pids = daemons_on(mnt)
+    H.check(len(pids) == 1, f"daemon pids {pids}")
+    os.kill(pids[0], signal.SIGKILL)
+    H.check(wait_exit(pids, 10), "daemon survived SIGKILL")
+    # The connection dies with the last thread (a zombie leader may still have
+    # threads tearing down); statvfs always asks the daemon, stat may not.
+    dead = False
+    deadline = time.monotonic() + 10 * H.SCALE
+    while not dead and time.monotonic() < deadline:
+        try:
+            os.statvfs(mnt)
+            time.sleep(0.05)
+        except OSError as e:
+            dead = e.errno == errno.ENOTCONN
+    H.check(dead, f"no dead mount after SIGKILL of {pids}: {H.is_mounted(mnt)}")
+    r = H.run_daemon(opts + [be.source, mnt])
+    H.check(r.returncode == 0 and "dead FUSE mount" in r.stderr,
+            f"restart: {r.returncode}: {r.stderr}")
+    n = H.sql(os.path.join(mnt, "crash.db"), "SELECT count(*) FROM t;").stdout.strip()
+    H.check(n == "3", f"after the restart: {n} rows")
+    H.check(subprocess.run(["umount", mnt]).returncode == 0, "umount")
+    _wait_daemon_gone(mnt)
 
 
 # --------------------------------------------------------------- mount(8)
@@ -777,6 +813,6 @@ def test_tools_valgrind():
 
 if __name__ == "__main__":
     H.main([test_unit_verify, test_help_and_usage, test_ready_notify, test_stop_failed_flush,
-            test_config_file_errors, test_mount_helper, test_stats,
+            test_config_file_errors, test_restart_after_crash, test_mount_helper, test_stats,
             test_import_export_roundtrip, test_import_over_larger, test_fsck_faults,
             test_export_journal_wal, test_bad_input, test_tools_valgrind])
