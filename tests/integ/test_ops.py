@@ -15,6 +15,7 @@ the import / export / fsck subcommands, on the local backend (default) or S3
                           says where the blocks went, they are in recovery_dir
   test_config_file_errors a bad line is "FILE:LINE: ..." and exit 2; command
                           line options override the file
+  test_journal_levels     with stderr = $JOURNAL_STREAM, lines carry "<N>"
   test_restart_after_crash  a daemon killed by SIGKILL leaves a dead mount;
                           the next start (Restart=on-failure) detaches it
   test_mount_helper       mount -t fuse.s3blockfs through mount.fuse3 (needs
@@ -372,6 +373,30 @@ def test_config_file_errors():
     with m:
         H.check(os.getxattr(mnt, "user.s3blockfs.block_size") == b"8192",
                 "command-line block_size did not override the file's")
+
+
+def test_journal_levels():
+    """Under systemd (stderr = the journal stream named by $JOURNAL_STREAM)
+    each line starts with "<N>", so the journal keeps its priority."""
+    be = H.new_backend()
+    mnt = H.tmpdir("mnt")
+    log = os.path.join(H.tmpdir("log"), "stderr")
+    with open(log, "wb") as f:
+        st = os.fstat(f.fileno())
+        env = dict(os.environ, JOURNAL_STREAM=f"{st.st_dev}:{st.st_ino}")
+        p = subprocess.Popen([H.DAEMON, "-f"] + opts_args(be) + [be.source, mnt], stdout=f,
+                             stderr=f, env=env, stdin=subprocess.DEVNULL)
+    H.defer(lambda: (p.poll() is None and p.kill(), p.wait()))
+    deadline = time.monotonic() + 10 * H.SCALE
+    while H.is_mounted(mnt) != "fuse.s3blockfs" and time.monotonic() < deadline:
+        time.sleep(0.02)
+    H.check(H.is_mounted(mnt) == "fuse.s3blockfs", "not mounted")
+    subprocess.run(["fusermount3", "-u", mnt], check=True)
+    H.check(p.wait(60 * H.SCALE) == 0, "exit status")
+    lines = open(log).read().splitlines()
+    H.check(any(l.startswith("<6>s3blockfs: mounted") for l in lines), f"lines: {lines}")
+    H.check(all(l.startswith("<") for l in lines if l.startswith(("<", "s3blockfs:"))),
+            f"a line without its level: {lines}")
 
 
 def test_restart_after_crash():
@@ -813,6 +838,6 @@ def test_tools_valgrind():
 
 if __name__ == "__main__":
     H.main([test_unit_verify, test_help_and_usage, test_ready_notify, test_stop_failed_flush,
-            test_config_file_errors, test_restart_after_crash, test_mount_helper, test_stats,
+            test_config_file_errors, test_journal_levels, test_restart_after_crash, test_mount_helper, test_stats,
             test_import_export_roundtrip, test_import_over_larger, test_fsck_faults,
             test_export_journal_wal, test_bad_input, test_tools_valgrind])
