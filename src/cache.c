@@ -740,6 +740,9 @@ cache_read(struct cache *c, struct vol *v, uint64_t size, uint64_t off, size_t n
 		}
 		blk += cnt;
 	}
+	/* A cache_discard may be waiting for these references to go. */
+	if (v->discard_from != UINT64_MAX)
+		CHECK_PTHREAD(pthread_cond_broadcast(&c->written));
 	CHECK_PTHREAD(pthread_mutex_unlock(&c->lock));
 	return rc;
 }

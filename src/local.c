@@ -97,7 +97,8 @@ local_get(struct store *st, const char *key, uint64_t off, size_t len, void *buf
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
-			rc = local_err(p, errno);
+			/* A directory is a prefix, not an object: missing, as on S3. */
+			rc = errno == EISDIR ? -ENOENT : local_err(p, errno);
 			break;
 		}
 		if (r == 0)
@@ -309,8 +310,9 @@ static int
 local_walk(struct local_private *p, const char *dir, const char *name_prefix, int recurse,
 	   struct local_list *l)
 {
-	int fd = dir[0] ? openat(p->dirfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-			: dup(p->dirfd);
+	/* Not dup(dirfd): a dup shares the directory offset, so a second
+	 * listing of the top would start at its end. */
+	int fd = openat(p->dirfd, dir[0] ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ENOENT || errno == ENOTDIR ? 0 : -errno;
 	DIR *d = fdopendir(fd);
