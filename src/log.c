@@ -9,8 +9,10 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -18,8 +20,10 @@
 #include <fuse_log.h>
 
 #include "log.h"
+#include "util.h"
 
 static int use_syslog;
+static int journal_prefix;
 static int max_prio = LOG_INFO;
 
 static const char *const prio_names[] = {"emerg", "alert", "crit",   "err",
@@ -30,6 +34,21 @@ log_to_syslog(void)
 {
 	openlog("s3blockfs", LOG_PID, LOG_DAEMON);
 	use_syslog = 1;
+}
+
+void
+log_detect_journal(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat sb;
+	char tail;
+
+	/* systemd sets JOURNAL_STREAM=DEV:INODE of the stream it gave us. */
+	if (!js || sscanf(js, "%llu:%llu%c", &dev, &ino, &tail) != 2 ||
+	    fstat(STDERR_FILENO, &sb) < 0)
+		return;
+	journal_prefix = (unsigned long long)sb.st_dev == dev && (unsigned long long)sb.st_ino == ino;
 }
 
 void
@@ -73,7 +92,10 @@ vlog(int prio, const char *fmt, va_list ap)
 		buf[--n] = '\0';
 	/* One write(2) per line keeps lines from different threads whole. */
 	char line[2200];
-	int len = snprintf(line, sizeof(line), "s3blockfs: %s%s%s\n",
+	char level[8] = "";
+	if (journal_prefix)
+		snprintf(level, sizeof(level), "<%d>", prio & 7);
+	int len = snprintf(line, sizeof(line), "%ss3blockfs: %s%s%s\n", level,
 			   prio <= LOG_WARNING ? prio_names[prio] : "",
 			   prio <= LOG_WARNING ? ": " : "", buf);
 	if (len > 0) {
@@ -93,10 +115,25 @@ s3bfs_log(int prio, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* libfuse builds some messages from several calls ("unknown option(s): `",
+ * "-o ", "bogus", "'\n"): collect them up to the newline, per thread, so
+ * that they make one line. */
 static void
 fuse_log_sink(enum fuse_log_level level, const char *fmt, va_list ap)
 {
-	vlog((int)level, fmt, ap);
+	static __thread char pending[1024];
+	static __thread size_t used;
+
+	int n = vsnprintf(pending + used, sizeof(pending) - used, fmt, ap);
+	if (n > 0)
+		used = UTIL_MIN(used + (size_t)n, sizeof(pending) - 1);
+	if (used > 0 && pending[used - 1] != '\n' && used < sizeof(pending) - 1)
+		return;
+	while (used > 0 && pending[used - 1] == '\n')
+		pending[--used] = '\0';
+	s3bfs_log((int)level, "%s", pending);
+	used = 0;
+	pending[0] = '\0';
 }
 
 void

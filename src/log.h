@@ -14,6 +14,9 @@ void s3bfs_log(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 
 
 /* Sends later messages to syslog (ident "s3blockfs") instead of stderr. */
 void log_to_syslog(void);
+/* If stderr is systemd's journal stream ($JOURNAL_STREAM), prefixes each
+ * stderr line with "<N>" so that the journal records its priority. */
+void log_detect_journal(void);
 /* Messages above this priority (LOG_DEBUG > LOG_INFO ...) are dropped. */
 void log_set_level(int prio);
 int log_get_level(void);

@@ -20,8 +20,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #define FUSE_USE_VERSION 312
@@ -31,8 +33,10 @@
 #include "conf.h"
 #include "fs.h"
 #include "log.h"
+#include "notify.h"
 #include "s3.h"
 #include "stack.h"
+#include "tools.h"
 #include "util.h"
 
 #ifndef PR_SET_IO_FLUSHER
@@ -45,6 +49,13 @@ check_mountpoint(const char *mp)
 	struct stat sb;
 	char eb[128];
 
+	/* A FUSE mount whose daemon died answers ENOTCONN: detach it, so that
+	 * a restart (systemd's Restart=on-failure) can mount again.  statfs,
+	 * not stat: the kernel may still answer stat from its cache. */
+	struct statfs sf;
+	if (statfs(mp, &sf) < 0 && errno == ENOTCONN && umount2(mp, MNT_DETACH) == 0)
+		fprintf(stderr, "s3blockfs: %s was a dead FUSE mount (its daemon had exited); "
+				"detached it\n", mp);
 	if (stat(mp, &sb) < 0) {
 		fprintf(stderr, "s3blockfs: mountpoint %s: %s\n", mp,
 			util_strerror(errno, eb, sizeof(eb)));
@@ -90,9 +101,12 @@ main(int argc, char *argv[])
 	struct s3_conf *s3conf = NULL;
 	struct s3bfs fs;
 	struct fuse *fuse = NULL;
+	struct notify_ready *ready = NULL;
 	char msg[1024];
 	int status = 1, rc;
 
+	if (argc > 1 && tools_is_command(argv[1]))
+		return tools_main(argc - 1, argv + 1);
 	conf_init(&conf);
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
 		fprintf(stderr, "s3blockfs: cannot initialise libcurl\n");
@@ -142,20 +156,33 @@ main(int argc, char *argv[])
 	}
 	log_set_level(opts.debug ? LOG_DEBUG : conf.log_level);
 	log_hook_fuse();
+	log_detect_journal();
 
-	if (stack_create(&fs, &conf, s3conf, msg, sizeof(msg)) < 0) {
-		fprintf(stderr, "s3blockfs: %s\n", msg);
-		goto out_conf;
-	}
+	/* Options first: libfuse rejects unknown ones in fuse_new(), and that
+	 * is a usage error to report before touching the network. */
 	if (add_opt(&args, "subtype", "s3blockfs") < 0 || add_opt(&args, "fsname", conf.source) < 0 ||
 	    fuse_opt_add_arg(&args, "-odefault_permissions") < 0) {
 		fprintf(stderr, "s3blockfs: out of memory\n");
-		goto out_stack;
+		goto out_conf;
 	}
 	fs_operations(&ops, conf.test_refuse_locks);
+	memset(&fs, 0, sizeof(fs));
 	fuse = fuse_new(&args, &ops, sizeof(ops), &fs);
-	if (!fuse)
-		goto out_stack; /* libfuse said why (an unknown option, mostly) */
+	if (!fuse) {
+		status = 2; /* libfuse said why: an unknown option, mostly */
+		goto out_conf;
+	}
+
+	notify_sendf("STATUS=checking %s", conf.source);
+	/* While checking, only problems are worth a line on the terminal. */
+	if (!opts.debug)
+		log_set_level(UTIL_MIN(conf.log_level, LOG_NOTICE));
+	rc = stack_create(&fs, &conf, s3conf, msg, sizeof(msg));
+	log_set_level(opts.debug ? LOG_DEBUG : conf.log_level);
+	if (rc < 0) {
+		fprintf(stderr, "s3blockfs: %s\n", msg);
+		goto out_fuse;
+	}
 	if (fuse_mount(fuse, opts.mountpoint) != 0)
 		goto out_fuse;
 	struct fuse_session *se = fuse_get_session(fuse);
@@ -168,6 +195,10 @@ main(int argc, char *argv[])
 		log_to_syslog();
 	if (fuse_daemonize(opts.foreground) != 0)
 		goto out_signals;
+	/* READY=1 once the mount answers through the kernel (notify.h). */
+	if ((rc = notify_ready_start(&ready, opts.mountpoint, conf.source)) < 0)
+		s3bfs_log(LOG_WARNING, "cannot start the readiness notification: %s",
+			  util_strerror(-rc, msg, sizeof(msg)));
 
 	if (opts.singlethread) {
 		rc = fuse_loop(fuse);
@@ -188,20 +219,23 @@ main(int argc, char *argv[])
 		s3bfs_log(LOG_ERR, "the FUSE loop failed: %d", rc);
 
 	/* Nothing is served any more: make every byte written so far durable. */
+	notify_send("STOPPING=1\nSTATUS=stopping: storing every written block");
 	if (stack_flush_all(&fs, msg, sizeof(msg)) < 0) {
 		s3bfs_log(LOG_ERR, "%s", msg);
+		notify_sendf("STATUS=%s", msg);
 		status = 1;
 	} else {
 		s3bfs_log(LOG_INFO, "unmounted %s: all data stored", conf.source);
+		notify_send("STATUS=stopped: all data stored");
 		status = rc < 0 ? 1 : 0;
 	}
 out_signals:
 	fuse_remove_signal_handlers(se);
 out_unmount:
 	fuse_unmount(fuse);
+	notify_ready_stop(&ready);
 out_fuse:
 	fuse_destroy(fuse);
-out_stack:
 	stack_destroy(&fs);
 out_conf:
 	s3_conf_destroy(&s3conf);
