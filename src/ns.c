@@ -1183,6 +1183,9 @@ ns_rename(struct ns *ns, const char *from, const char *to, unsigned flags)
 			CHECK_PTHREAD(pthread_mutex_unlock(&tv->wmu));
 			if (rc < 0)
 				goto out;
+			/* Its blocks 1.. may be queued for deletion: the copies
+			 * below get the same names. */
+			deletions_wait(ns, to);
 		}
 		rc = rename_vol(ns, v, to);
 	} else {
