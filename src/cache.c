@@ -358,13 +358,12 @@ pick_upload(struct cache *c, uint64_t now, uint64_t *next_ms)
 {
 	for (struct vol *v = c->dirty_vols; v; v = v->dv_next) {
 		int want = vol_wants_upload(c, v, now);
-		int urgent = v->flush_waiters || c->flushing_all;
 		for (struct centry *e = v->dirty_head; e; e = e->next) {
 			if (e->state != CE_DIRTY || e->blk >= v->discard_from)
 				continue;
 			if (e->blk >= v->contig + VOL_EXT_WINDOW)
 				continue;
-			if (!urgent && e->retry_ms > now) {
+			if (e->retry_ms > now) {
 				*next_ms = UTIL_MIN(*next_ms, e->retry_ms);
 				continue;
 			}
@@ -443,6 +442,10 @@ do_upload(struct cache *c, struct centry *e)
 		free(buf); /* a writer replaced the buffer during the upload */
 	if (rc == 0) {
 		c->stats.uploads++;
+		if (v->last_err) {
+			s3bfs_log(LOG_NOTICE, "%s: uploads work again", v->key_prefix);
+			v->last_err = 0;
+		}
 		ext_mark_stored(v, e->blk);
 		if (e->flush_mark && e->flush_gen == v->flush_gen) {
 			if (e->flush_twice) {
@@ -467,8 +470,10 @@ do_upload(struct cache *c, struct centry *e)
 		}
 	} else {
 		char eb[128];
-		s3bfs_log(LOG_ERR, "upload of %s failed: %s; the block stays dirty and is retried",
-			  key, util_strerror(-rc, eb, sizeof(eb)));
+		/* One line per volume and error, not one per block and attempt. */
+		s3bfs_log(v->last_err == rc ? LOG_DEBUG : LOG_ERR,
+			  "upload of %s failed: %s; the block stays dirty and is retried", key,
+			  util_strerror(-rc, eb, sizeof(eb)));
 		c->stats.upload_errors++;
 		e->redirty = 0;
 		e->state = CE_DIRTY;
@@ -892,6 +897,7 @@ flush_one(struct cache *c, struct vol *v)
 	for (struct centry *e = v->dirty_head; e; e = e->next) {
 		e->flush_gen = v->flush_gen;
 		e->flush_mark = 1;
+		e->retry_ms = 0; /* an fsync tries a failed block again at once */
 		/* An upload under way may predate the last write: wait for the next. */
 		e->flush_twice = e->state == CE_WRITING && e->redirty;
 		v->flush_pending++;
