@@ -17,9 +17,8 @@
 #   BENCH_MOUNT_OPTS=...     extra -o options for the mount (e.g. writeback_cache)
 #   BENCH_RAW_SECS=3 BENCH_RAW_THREADS=16   the raw PUT/GET rate measurement
 #   BENCH_TMPFS=0            skip the tmpfs upper bound
-#   BENCH_W3_PERQUERY=0      no per-query statistics (max GETs for one query)
-#   BENCH_TRACE_TXNS=20      extra W2 commits under strace to count the pages
-#                            sqlite3 writes per commit (0: skip)
+#   BENCH_TRACE_TXNS=20      extra W2 commits under strace -T: the pages sqlite3
+#                            writes per commit and where a commit waits (0: skip)
 #   BENCH_SEED=1             random row ids
 #   BENCH_JSON=FILE          also write all results as JSON
 #   BENCH_KEEP=1             keep the scratch dir (logs, scripts, snapshots)
