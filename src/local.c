@@ -401,7 +401,8 @@ local_list(struct store *st, const char *prefix, const char *delimiter, const ch
 	}
 	rc = local_walk(p, dir, name_prefix, delimiter == NULL, &l);
 	if (rc == 0) {
-		qsort(l.v, l.n, sizeof(l.v[0]), local_ent_cmp);
+		if (l.n > 1) /* qsort(NULL, 0, ...) is undefined */
+			qsort(l.v, l.n, sizeof(l.v[0]), local_ent_cmp);
 		size_t sent = 0;
 		for (size_t i = 0; i < l.n && (max_keys == 0 || sent < max_keys); i++) {
 			if (start_after && strcmp(l.v[i].key, start_after) <= 0)

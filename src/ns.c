@@ -1307,7 +1307,8 @@ ns_readdir(struct ns *ns, const char *path, ns_dir_cb cb, void *arg)
 		if (l.v[i])
 			l.v[k++] = l.v[i];
 	l.n = k;
-	qsort(l.v, l.n, sizeof(l.v[0]), cmp_str);
+	if (l.n > 1) /* qsort(NULL, 0, ...) is undefined */
+		qsort(l.v, l.n, sizeof(l.v[0]), cmp_str);
 	for (size_t i = 0; i < l.n && rc == 0; i++) {
 		if (i > 0 && strcmp(l.v[i], l.v[i - 1]) == 0)
 			continue;
