@@ -328,7 +328,8 @@ class Daemon:
         except subprocess.TimeoutExpired:
             self.procs.stop(self.p)
             raise BenchError("s3blockfs did not exit after unmount")
-        self.procs.procs.remove(self.p) if self.p in self.procs.procs else None
+        if self.p in self.procs.procs:
+            self.procs.procs.remove(self.p)
         self.logf.close()
         if rc != 0:
             raise BenchError(f"s3blockfs exited with {rc} at unmount: {self.log_tail()}")

@@ -27,7 +27,8 @@
 #                            that is modelled; bluestore adds its own disk syncs
 #                            (15-40 ms per PUT on this kind of machine)
 #   BENCH_REUSE_S3=1         use the S3 server of the S3_* variables already in
-#                            the environment instead of starting one
+#                            the environment instead of starting one (the
+#                            objects written stay, under bench-<run id>-*)
 # Exit status: 0 when every workload ran (missed targets included), 1 otherwise.
 set -uo pipefail
 
