@@ -56,7 +56,7 @@ struct centry {
 	int flush_twice; /* the current upload predates a marked write */
 	int prefetch;    /* read ahead, not yet used */
 	uint64_t flush_gen;
-	uint64_t dirty_ms; /* when it became dirty */
+	uint64_t dirty_ms; /* when it was last written */
 	uint64_t retry_ms; /* a failed upload is not retried before */
 	unsigned char *data;
 	struct centry *hnext;        /* hash chain */
@@ -81,8 +81,11 @@ struct cache {
 	struct centry *fetch_head, *fetch_tail;
 	struct vol *dirty_vols; /* volumes with DIRTY or WRITING entries */
 	uint64_t bytes, dirty_bytes;
+	uint64_t prefetch_bytes; /* read ahead and not used yet */
 	unsigned flushing_all;
 	struct cache_stats stats;
+	cache_upload_gate gate; /* set before the workers start */
+	void *gate_arg;
 };
 
 static size_t
@@ -220,9 +223,21 @@ dl_append(struct cache *c, struct vol *v, struct centry *e)
 	dv_link(c, v);
 }
 
+/* A read-ahead block is used (or dropped): it no longer counts against the
+ * read-ahead allowance. */
+static void
+ce_unprefetch(struct cache *c, struct centry *e)
+{
+	if (e->prefetch) {
+		e->prefetch = 0;
+		c->prefetch_bytes -= e->vol->block_size;
+	}
+}
+
 static void
 ce_free(struct cache *c, struct centry *e)
 {
+	ce_unprefetch(c, e);
 	c->bytes -= e->vol->block_size;
 	free(e->data);
 	free(e);
@@ -239,8 +254,6 @@ cache_make_room(struct cache *c, uint64_t need)
 		if (e->refs == 0) {
 			lru_unlink(c, e);
 			ce_hash_remove(c, e);
-			if (e->prefetch)
-				c->stats.readahead--; /* fetched for nothing */
 			ce_free(c, e);
 			c->stats.evictions++;
 		}
@@ -342,22 +355,20 @@ cache_set_stored_end(struct cache *c, struct vol *v, uint64_t n)
 
 /* ---------------------------------------------------------------- workers */
 
-/* Should the worker upload this volume's blocks now? */
-static int
-vol_wants_upload(struct cache *c, const struct vol *v, uint64_t now)
-{
-	if (v->flush_waiters || c->flushing_all)
-		return 1;
-	if (c->dirty_bytes * 2 >= c->conf.dirty_bytes)
-		return 1;
-	return v->dirty_head && now - v->dirty_head->dirty_ms >= c->conf.writeback_delay_ms;
-}
-
+/*
+ * The next block to upload, or NULL.  A volume's dirty list is in order of
+ * last write, oldest first: an fsync waiting, a flush of everything, or
+ * dirty data past half the limit take blocks from the front; otherwise only
+ * blocks not written for the write-back delay go (a block SQLite keeps
+ * rewriting, like a B-tree's interior page, stays until fsync).
+ */
 static struct centry *
 pick_upload(struct cache *c, uint64_t now, uint64_t *next_ms)
 {
+	int pressure = c->dirty_bytes * 2 >= c->conf.dirty_bytes || c->flushing_all;
+
 	for (struct vol *v = c->dirty_vols; v; v = v->dv_next) {
-		int want = vol_wants_upload(c, v, now);
+		int force = pressure || v->flush_waiters;
 		for (struct centry *e = v->dirty_head; e; e = e->next) {
 			if (e->state != CE_DIRTY || e->blk >= v->discard_from)
 				continue;
@@ -367,10 +378,10 @@ pick_upload(struct cache *c, uint64_t now, uint64_t *next_ms)
 				*next_ms = UTIL_MIN(*next_ms, e->retry_ms);
 				continue;
 			}
-			if (want)
+			if (force || now - e->dirty_ms >= c->conf.writeback_delay_ms)
 				return e;
 			*next_ms = UTIL_MIN(*next_ms, e->dirty_ms + c->conf.writeback_delay_ms);
-			break;
+			break; /* the rest were written later */
 		}
 	}
 	return NULL;
@@ -424,15 +435,20 @@ static void
 do_upload(struct cache *c, struct centry *e)
 {
 	struct vol *v = e->vol;
-	char key[PATH_MAX];
+	char key[PATH_MAX], path[PATH_MAX];
 	unsigned char *buf = e->data;
 	uint32_t len = e->len;
-	int rc = util_block_key(key, sizeof(key), v->key_prefix, e->blk);
+	uint64_t blk = e->blk;
+	int rc = util_block_key(key, sizeof(key), v->key_prefix, blk);
 
+	if (c->gate)
+		snprintf(path, sizeof(path), "%s", v->key_prefix);
 	e->state = CE_WRITING;
 	e->refs++;
 	v->nwriting++;
 	CHECK_PTHREAD(pthread_mutex_unlock(&c->lock));
+	if (c->gate)
+		c->gate(c->gate_arg, path, blk);
 	if (rc == 0)
 		rc = store_put(c->st, key, buf, len);
 	CHECK_PTHREAD(pthread_mutex_lock(&c->lock));
@@ -680,12 +696,9 @@ ce_get_for_read(struct cache *c, struct vol *v, uint64_t size, uint64_t blk, int
 			lru_push(c, e);
 		}
 		if (!prefetch) {
-			if (e->prefetch) {
-				e->prefetch = 0;
+			if (e->prefetch || e->state != CE_READING)
 				c->stats.hits++;
-			} else if (e->state != CE_READING) {
-				c->stats.hits++;
-			}
+			ce_unprefetch(c, e);
 		}
 		return e;
 	}
@@ -697,9 +710,11 @@ ce_get_for_read(struct cache *c, struct vol *v, uint64_t size, uint64_t blk, int
 		return NULL;
 	}
 	e->len = blk_len(v, size, blk);
-	e->prefetch = prefetch;
-	if (prefetch)
+	if (prefetch) {
+		e->prefetch = 1;
+		c->prefetch_bytes += v->block_size;
 		c->stats.readahead++;
+	}
 	fetch_enqueue(c, e);
 	return e;
 }
@@ -760,8 +775,9 @@ cache_prefetch(struct cache *c, struct vol *v, uint64_t size, uint64_t blk, uint
 
 	CHECK_PTHREAD(pthread_mutex_lock(&c->lock));
 	for (uint64_t b = blk; b < blk + count && b < end; b++) {
-		/* Never let read-ahead push out more than half the cache. */
-		if (c->bytes + v->block_size > c->conf.cache_bytes / 2 + c->dirty_bytes)
+		/* Blocks read ahead and not used yet take at most a quarter of
+		 * the cache; used ones age out of the LRU like any other. */
+		if (c->prefetch_bytes + v->block_size > c->conf.cache_bytes / 4)
 			break;
 		if (!ce_lookup(c, v, b) && !ce_get_for_read(c, v, size, b, 1, &err))
 			break;
@@ -838,6 +854,12 @@ cache_modify(struct cache *c, struct vol *v, uint64_t blk, uint32_t old_len, uin
 				break;
 			continue;
 		}
+		if (e->state == CE_DIRTY || e->state == CE_WRITING) {
+			/* Written again: to the back of the list of last writes. */
+			dl_unlink(v, e);
+			dl_append(c, v, e);
+			e->dirty_ms = util_now_ms();
+		}
 		if (e->state == CE_WRITING) {
 			/* Copy on write: the upload keeps sending the old buffer. */
 			if (!e->redirty) {
@@ -854,10 +876,7 @@ cache_modify(struct cache *c, struct vol *v, uint64_t blk, uint32_t old_len, uin
 			}
 		} else if (e->state == CE_CLEAN) {
 			lru_unlink(c, e);
-			if (e->prefetch) {
-				e->prefetch = 0;
-				c->stats.hits++;
-			}
+			ce_unprefetch(c, e);
 			e->state = CE_DIRTY;
 			e->dirty_ms = util_now_ms();
 			e->retry_ms = 0;
@@ -1053,6 +1072,15 @@ cache_dump_dirty(struct cache *c, const char *dir)
 	}
 	CHECK_PTHREAD(pthread_mutex_unlock(&c->lock));
 	return rc < 0 ? rc : count;
+}
+
+void
+cache_set_upload_gate(struct cache *c, cache_upload_gate gate, void *arg)
+{
+	CHECK_PTHREAD(pthread_mutex_lock(&c->lock));
+	c->gate = gate;
+	c->gate_arg = arg;
+	CHECK_PTHREAD(pthread_mutex_unlock(&c->lock));
 }
 
 void

@@ -90,4 +90,10 @@ long cache_dump_dirty(struct cache *c, const char *dir);
 
 void cache_get_stats(struct cache *c, struct cache_stats *out);
 
+/* Called by a worker, holding no lock, before it uploads block blk of the
+ * volume at path: returns when the upload may go (ns.c holds it back while
+ * a background deletion of an earlier volume of that name covers blk). */
+typedef void (*cache_upload_gate)(void *arg, const char *path, uint64_t blk);
+void cache_set_upload_gate(struct cache *c, cache_upload_gate gate, void *arg);
+
 #endif

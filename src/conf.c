@@ -68,7 +68,7 @@ conf_init(struct conf *c)
 	c->cache_size = 64ULL << 20;
 	c->dirty_limit = 32ULL << 20;
 	c->connections = 16;
-	c->writeback_delay_ms = 30000;
+	c->writeback_delay_ms = 2000;
 	c->ttl_ms = 10000;
 	c->local_max = 256ULL << 20;
 	c->log_level = LOG_INFO;
@@ -549,8 +549,8 @@ conf_help(FILE *out)
 		"    -o dirty_limit=SIZE    writers wait above this much unsaved data\n"
 		"                           (default 32M, at most cache_size)\n"
 		"    -o connections=N       parallel transfers (default 16)\n"
-		"    -o writeback_delay=S   upload dirty blocks older than S seconds even\n"
-		"                           without fsync (default 30)\n"
+		"    -o writeback_delay=S   upload dirty blocks not written for S seconds\n"
+		"                           without waiting for fsync (default 2)\n"
 		"    -o ttl=S               trust listings of other prefixes for S seconds\n"
 		"                           (default 10)\n"
 		"    -o shm_max=SIZE        largest in-memory '-shm' file (default 256M)\n"

@@ -39,6 +39,7 @@ struct nsent {
 	char *path;
 	enum ns_ent_type type;
 	int pinned; /* made by mkdir: no expiry */
+	int sticky; /* this daemon removed it: no expiry, but evictable */
 	uint64_t expires_ms;
 	struct nsent *next;
 };
@@ -291,7 +292,19 @@ ent_set(struct ns *ns, const char *path, enum ns_ent_type type, int pinned)
 	}
 	e->type = type;
 	e->pinned = pinned;
+	e->sticky = 0;
 	e->expires_ms = util_now_ms() + ns->conf.ttl_ms;
+}
+
+/* What this daemon deleted stays deleted (one writer per name): the answer
+ * does not expire, which spares SQLite's hot-journal checks a request. */
+static void
+ent_stick(struct ns *ns, const char *path)
+{
+	struct nsent *e = ent_find(ns, path);
+
+	if (e)
+		e->sticky = 1;
 }
 
 /* Forgets every unpinned answer under (and at) path. */
@@ -570,7 +583,7 @@ ns_lookup(struct ns *ns, const char *path, enum ns_type *type, struct vol **vp)
 		return 0;
 	}
 	struct nsent *e = ent_find(ns, path);
-	if (e && (e->pinned || e->expires_ms > util_now_ms())) {
+	if (e && (e->pinned || e->sticky || e->expires_ms > util_now_ms())) {
 		*type = e->type == ENT_DIR ? NS_DIR : NS_NONE;
 		CHECK_PTHREAD(pthread_mutex_unlock(&ns->lock));
 		return 0;
@@ -616,6 +629,37 @@ void
 ns_drain(struct ns *ns)
 {
 	deletions_wait(ns, NULL);
+}
+
+/* Block 0 counts as covered too: the new volume appears (block 0) only
+ * once no old block is left under its name. */
+static int
+deletion_covers(const struct ns_deletion *d, const char *path, uint64_t blk)
+{
+	return d && blk < d->end && strcmp(d->path, path) == 0;
+}
+
+/*
+ * The cache's upload gate: a new volume under the name of one just deleted
+ * may be created at once (SQLite's next journal), but none of its blocks
+ * goes up while the old volume's deletion still covers it, so a deletion
+ * never removes a block written later.
+ */
+static void
+upload_gate(void *arg, const char *path, uint64_t blk)
+{
+	struct ns *ns = arg;
+
+	CHECK_PTHREAD(pthread_mutex_lock(&ns->lock));
+	for (;;) {
+		int busy = deletion_covers(ns->del_running, path, blk);
+		for (struct ns_deletion *d = ns->del_head; d && !busy; d = d->next)
+			busy = deletion_covers(d, path, blk);
+		if (!busy)
+			break;
+		CHECK_PTHREAD(pthread_cond_wait(&ns->del_done, &ns->lock));
+	}
+	CHECK_PTHREAD(pthread_mutex_unlock(&ns->lock));
 }
 
 static int
@@ -833,9 +877,13 @@ ns_create_vol(struct ns *ns, const char *path, struct vol **vp)
 	struct nsent *e = ent_find(ns, path);
 	int debris = e && e->type == ENT_DEBRIS;
 	CHECK_PTHREAD(pthread_mutex_unlock(&ns->lock));
-	deletions_wait(ns, path);
-	if (debris && !ns_local_only(path) && (rc = remove_debris(ns, path)) < 0)
-		return rc;
+	/* A deletion of an earlier volume of this name may still run: the
+	 * upload gate keeps the new blocks back until it is done. */
+	if (debris && !ns_local_only(path)) {
+		deletions_wait(ns, path);
+		if ((rc = remove_debris(ns, path)) < 0)
+			return rc;
+	}
 
 	struct vol *v = vol_new(ns, path, ns->conf.default_block_size, 0, 0, 0);
 	if (!v)
@@ -885,6 +933,7 @@ unlink_locked(struct ns *ns, struct vol *v)
 		v->refs--; /* the table's; the caller holds another */
 	}
 	ent_set(ns, v->path, ENT_NONE, 0);
+	ent_stick(ns, v->path);
 	CHECK_PTHREAD(pthread_mutex_unlock(&ns->lock));
 	CHECK_PTHREAD(pthread_mutex_lock(&v->mu));
 	v->unlinked = 1;
@@ -972,6 +1021,7 @@ ns_rmdir(struct ns *ns, const char *path)
 		return rc < 0 ? rc : -ENOTEMPTY;
 	CHECK_PTHREAD(pthread_mutex_lock(&ns->lock));
 	ent_set(ns, path, ENT_NONE, 0);
+	ent_stick(ns, path);
 	CHECK_PTHREAD(pthread_mutex_unlock(&ns->lock));
 	return 0;
 }
@@ -1059,6 +1109,7 @@ rename_vol(struct ns *ns, struct vol *v, const char *to)
 	CHECK_PTHREAD(pthread_mutex_lock(&ns->lock));
 	table_remove(ns, v);
 	ent_set(ns, v->path, ENT_NONE, 0);
+	ent_stick(ns, v->path);
 	free(v->path);
 	v->path = np;
 	v->refs--; /* table_insert takes it again */
@@ -1137,6 +1188,7 @@ rename_dir(struct ns *ns, const char *from, const char *to)
 	ent_forget_under(ns, from);
 	ent_forget_under(ns, to);
 	ent_set(ns, from, ENT_NONE, 0);
+	ent_stick(ns, from);
 	ent_set(ns, to, ENT_DIR, 1);
 	CHECK_PTHREAD(pthread_mutex_unlock(&ns->lock));
 	return 0;
@@ -1293,7 +1345,7 @@ ns_readdir(struct ns *ns, const char *path, ns_dir_cb cb, void *arg)
 		char full[PATH_MAX];
 		snprintf(full, sizeof(full), "%s%s", prefix, l.v[i]);
 		struct nsent *e = ent_find(ns, full);
-		if (e && !e->pinned && e->type != ENT_DIR && e->expires_ms > now &&
+		if (e && !e->pinned && e->type != ENT_DIR && (e->sticky || e->expires_ms > now) &&
 		    !vol_find(ns, full)) {
 			free(l.v[i]);
 			l.v[i] = NULL;
@@ -1339,6 +1391,7 @@ ns_create(const struct ns_conf *conf, struct volctx *x)
 	pthread_mutex_init(&ns->lock, NULL);
 	pthread_cond_init(&ns->del_work, NULL);
 	pthread_cond_init(&ns->del_done, NULL);
+	cache_set_upload_gate(x->cache, upload_gate, ns);
 	return ns;
 }
 
@@ -1350,6 +1403,7 @@ ns_destroy(struct ns **nsp)
 	if (!ns)
 		return;
 	ns_stop(ns);
+	cache_set_upload_gate(ns->x->cache, NULL, NULL);
 	for (struct ns_deletion *d = ns->del_head, *n; d; d = n) {
 		n = d->next;
 		delete_range(ns->x->st, d->path, d->from, d->end);
