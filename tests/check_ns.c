@@ -1144,6 +1144,64 @@ START_TEST(test_rename_onto_volume_busy_deleter)
 }
 END_TEST
 
+/* A volume the daemon is writing is never re-read from the store: with a
+ * tiny table and a zero TTL, lookups of many other volumes must not drop
+ * it while it has data the store does not have. */
+START_TEST(test_dirty_volume_kept)
+{
+	struct nsfx f;
+	struct cache_conf cc = {
+		.cache_bytes = 1 << 22,
+		.dirty_bytes = 1 << 21,
+		.writeback_delay_ms = 3600 * 1000,
+		.workers = 2,
+	};
+	struct ns_conf nc = {.default_block_size = 4096, .ttl_ms = 0, .max_vols = 2,
+			     .max_entries = 4};
+	struct vol *w = NULL, *v = NULL;
+	enum ns_type t;
+	char path[32];
+
+	f.st = mem_store_create();
+	f.c = cache_create(&cc, f.st);
+	ck_assert_int_eq(cache_start(f.c), 0);
+	f.x = (struct volctx){.st = f.st, .cache = f.c, .local_max = 1 << 20};
+	f.ns = ns_create(&nc, &f.x);
+	ck_assert_int_eq(ns_start(f.ns), 0);
+	put_volume(f.st, "w", 4096, 1, 10); /* stored: 10 bytes */
+	ck_assert_int_eq(ns_lookup(f.ns, "w", &t, &w), 0);
+	unsigned char buf[9000];
+	memset(buf, 'w', sizeof(buf));
+	ck_assert_int_eq(vol_write(&f.x, w, 0, sizeof(buf), buf), (ssize_t)sizeof(buf));
+	ns_vol_put(f.ns, w); /* no handle open, data not stored */
+	for (int i = 0; i < 12; i++) {
+		snprintf(path, sizeof(path), "o%02d", i);
+		put_volume(f.st, path, 4096, 1, 1);
+		ck_assert_int_eq(ns_lookup(f.ns, path, &t, &v), 0);
+		ns_vol_put(f.ns, v);
+	}
+	ck_assert_int_eq(ns_lookup(f.ns, "w", &t, &v), 0);
+	ck_assert_ptr_eq(v, w);
+	ck_assert_uint_eq(vol_size(v), sizeof(buf));
+	ck_assert_int_eq(cache_flush(f.c, v), 0);
+	ns_vol_put(f.ns, v);
+	/* Stored now: it may be dropped, and is found again whole. */
+	for (int i = 0; i < 12; i++) {
+		snprintf(path, sizeof(path), "o%02d", i);
+		ck_assert_int_eq(ns_lookup(f.ns, path, &t, &v), 0);
+		ns_vol_put(f.ns, v);
+	}
+	ck_assert_int_eq(ns_lookup(f.ns, "w", &t, &v), 0);
+	ck_assert_uint_eq(vol_size(v), sizeof(buf));
+	ck_assert_int_eq(vol_read(&f.x, v, 0, sizeof(buf), buf), (ssize_t)sizeof(buf));
+	for (size_t i = 0; i < sizeof(buf); i++)
+		if (buf[i] != 'w')
+			ck_abort_msg("byte %zu", i);
+	ns_vol_put(f.ns, v);
+	nsfx_fini(&f);
+}
+END_TEST
+
 static Suite *
 ns_suite(void)
 {
@@ -1182,6 +1240,7 @@ ns_suite(void)
 	tcase_add_test(tc, test_discovery_through_lookup);
 	tcase_add_test(tc, test_ttl);
 	tcase_add_test(tc, test_table_bound);
+	tcase_add_test(tc, test_dirty_volume_kept);
 	suite_add_tcase(s, tc);
 	return s;
 }
