@@ -462,7 +462,10 @@ do_upload(struct cache *c, struct centry *e)
 			s3bfs_log(LOG_NOTICE, "%s: uploads work again", v->key_prefix);
 			v->last_err = 0;
 		}
+		uint64_t contig = v->contig;
 		ext_mark_stored(v, e->blk);
+		if (v->contig != contig)
+			CHECK_PTHREAD(pthread_cond_broadcast(&c->work)); /* the window moved */
 		if (e->flush_mark && e->flush_gen == v->flush_gen) {
 			if (e->flush_twice) {
 				e->flush_twice = 0;
@@ -495,6 +498,7 @@ do_upload(struct cache *c, struct centry *e)
 		e->state = CE_DIRTY;
 		e->retry_ms = util_now_ms() + 1000;
 		v->last_err = rc;
+		v->sticky_err = rc;
 		if (e->flush_mark && e->flush_gen == v->flush_gen && v->flush_waiters)
 			v->flush_err = rc;
 	}
@@ -643,7 +647,7 @@ cache_vol_init(struct cache *c, struct vol *v, const char *path, uint64_t stored
 	v->in_dirty_vols = 0;
 	v->flush_gen = 0;
 	v->flush_pending = v->flush_waiters = 0;
-	v->flush_err = v->last_err = 0;
+	v->flush_err = v->last_err = v->sticky_err = 0;
 	CHECK_PTHREAD(pthread_mutex_unlock(&c->lock));
 	pthread_mutex_init(&v->flush_mu, NULL);
 }
@@ -926,6 +930,12 @@ flush_one(struct cache *c, struct vol *v)
 	while (v->flush_pending > 0 && v->flush_err == 0)
 		CHECK_PTHREAD(pthread_cond_wait(&c->written, &c->lock));
 	rc = v->flush_pending > 0 ? v->flush_err : 0;
+	/* DESIGN.md section 5: an upload that failed since the last fsync is
+	 * reported by this one, once, even if its retry has stored the block
+	 * meanwhile: the application learns that a write-back failed. */
+	if (rc == 0)
+		rc = v->sticky_err;
+	v->sticky_err = 0;
 	v->flush_waiters--;
 	CHECK_PTHREAD(pthread_mutex_unlock(&c->lock));
 	CHECK_PTHREAD(pthread_mutex_unlock(&v->flush_mu));
@@ -1002,6 +1012,8 @@ cache_discard(struct cache *c, struct vol *v, uint64_t from_blk)
 	}
 	if (!v->dirty_head)
 		dv_unlink(c, v);
+	if (from_blk == 0)
+		v->sticky_err = 0; /* the blocks that failed are gone with the volume */
 	v->discard_from = UINT64_MAX;
 	CHECK_PTHREAD(pthread_cond_broadcast(&c->written));
 	CHECK_PTHREAD(pthread_mutex_unlock(&c->lock));

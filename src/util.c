@@ -142,7 +142,11 @@ util_block_key(char *buf, size_t bufsz, const char *prefix, uint64_t blk)
 int
 util_parse_block_name(const char *name, uint64_t *blk)
 {
-	if (strlen(name) < 10)
+	size_t l = strlen(name);
+
+	/* Canonical names only: exactly 10 digits, or more without a leading
+	 * zero (block numbers of 10^10 and up). */
+	if (l < 10 || (l > 10 && name[0] == '0'))
 		return -EINVAL;
 	return util_parse_u64(name, blk);
 }

@@ -62,7 +62,8 @@ struct vol {
 	uint64_t flush_gen;
 	unsigned flush_pending, flush_waiters;
 	int flush_err;
-	int last_err; /* last upload failure, for logs and stats */
+	int last_err;   /* last upload failure, for logs */
+	int sticky_err; /* an upload failed since the last fsync reported one */
 };
 
 #endif

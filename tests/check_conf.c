@@ -120,7 +120,7 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(r.c.cache_size, 64ULL << 20);
 	ck_assert_uint_eq(r.c.dirty_limit, 32ULL << 20);
 	ck_assert_uint_eq(r.c.connections, 16);
-	ck_assert_uint_eq(r.c.writeback_delay_ms, 30000);
+	ck_assert_uint_eq(r.c.writeback_delay_ms, 2000);
 	ck_assert_uint_eq(r.c.ttl_ms, 10000);
 	ck_assert_uint_eq(r.c.local_max, 256ULL << 20);
 	ck_assert_int_eq(r.c.log_level, LOG_INFO);
