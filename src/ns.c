@@ -1017,6 +1017,9 @@ ns_rmdir(struct ns *ns, const char *path)
 		return rc;
 	if (t != NS_DIR)
 		return t == NS_VOL ? -ENOTDIR : -ENOENT;
+	/* Blocks of a file just deleted below may still be on their way out
+	 * ("rm -rf" removes the directory right after its files). */
+	ns_drain(ns);
 	if ((rc = dir_has_children(ns, path)) != 0)
 		return rc < 0 ? rc : -ENOTEMPTY;
 	CHECK_PTHREAD(pthread_mutex_lock(&ns->lock));
