@@ -451,15 +451,7 @@ local_get_stats(struct store *st, struct store_stats *out)
 	struct local_private *p = st->priv;
 
 	CHECK_PTHREAD(pthread_mutex_lock(&p->lock));
-	out->gets += p->stats.gets;
-	out->puts += p->stats.puts;
-	out->heads += p->stats.heads;
-	out->deletes += p->stats.deletes;
-	out->lists += p->stats.lists;
-	out->copies += p->stats.copies;
-	out->bytes_up += p->stats.bytes_up;
-	out->bytes_down += p->stats.bytes_down;
-	out->errors += p->stats.errors;
+	store_stats_add(out, &p->stats);
 	CHECK_PTHREAD(pthread_mutex_unlock(&p->lock));
 }
 

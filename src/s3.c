@@ -1415,16 +1415,7 @@ s3_get_stats(struct store *st, struct store_stats *out)
 	struct s3_priv *p = st->priv;
 
 	CHECK_PTHREAD(pthread_mutex_lock(&p->lock));
-	out->gets += p->stats.gets;
-	out->puts += p->stats.puts;
-	out->heads += p->stats.heads;
-	out->deletes += p->stats.deletes;
-	out->lists += p->stats.lists;
-	out->copies += p->stats.copies;
-	out->bytes_down += p->stats.bytes_down;
-	out->bytes_up += p->stats.bytes_up;
-	out->retries += p->stats.retries;
-	out->errors += p->stats.errors;
+	store_stats_add(out, &p->stats);
 	CHECK_PTHREAD(pthread_mutex_unlock(&p->lock));
 }
 

@@ -34,3 +34,18 @@ store_copy(struct store *st, const char *src_key, const char *dst_key)
 	free(buf);
 	return rc;
 }
+
+void
+store_stats_add(struct store_stats *out, const struct store_stats *in)
+{
+	out->gets += in->gets;
+	out->puts += in->puts;
+	out->heads += in->heads;
+	out->deletes += in->deletes;
+	out->lists += in->lists;
+	out->copies += in->copies;
+	out->bytes_down += in->bytes_down;
+	out->bytes_up += in->bytes_up;
+	out->retries += in->retries;
+	out->errors += in->errors;
+}

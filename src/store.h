@@ -129,6 +129,9 @@ store_list(struct store *st, const char *prefix, const char *delimiter, const ch
 
 int store_copy(struct store *st, const char *src_key, const char *dst_key);
 
+/* Adds every counter of in to out (for get_stats of each layer). */
+void store_stats_add(struct store_stats *out, const struct store_stats *in);
+
 static inline void
 store_get_stats(struct store *st, struct store_stats *out)
 {
