@@ -25,7 +25,7 @@ mkdir -p "$backend" "$mnt"
 pid=""
 cleanup() {
 	if grep -q " $mnt fuse" /proc/mounts; then fusermount3 -u "$mnt" 2>/dev/null || fusermount3 -uz "$mnt"; fi
-	[ -n "$pid" ] && wait "$pid" 2>/dev/null || true
+	if [ -n "$pid" ]; then wait "$pid" 2>/dev/null || true; fi
 	rm -rf "$work"
 }
 trap cleanup EXIT INT TERM

@@ -11,7 +11,7 @@
 # Ends with one line "N passed, N failed, N skipped" over all suites.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
-cd "$top"
+cd "$top" || exit 1
 
 passed=0 failed=0 skipped=0
 say() { printf '\n==== %s\n' "$*"; }
@@ -29,13 +29,15 @@ say "dependencies"
 if [ $s3 = 1 ]; then contrib/install-deps.sh --s3; else contrib/install-deps.sh; fi || exit 1
 
 say "build"
-{ [ -x configure ] || ./autogen.sh; } && ./configure --quiet --enable-werror && make -j"$(nproc)" ||
-	{ echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
+if ! { { [ -x configure ] || ./autogen.sh; } && ./configure --quiet --enable-werror &&
+	make -j"$(nproc)"; }; then
+	echo "build failed"; echo "0 passed, 1 failed"; exit 1
+fi
 
 say "unit tests and local integration tests (make check)"
 make -j"$(nproc)" check >make-check.out 2>&1
 rc=$?
-cat make-check.out | grep -E '^(PASS|FAIL|SKIP|ERROR|XFAIL|XPASS|#)' || true
+grep -E '^(PASS|FAIL|SKIP|ERROR|XFAIL|XPASS|#)' make-check.out || true
 count make-check.out
 if [ $rc != 0 ]; then
 	for f in tests/*.log tests/integ/*.log; do
