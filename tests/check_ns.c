@@ -1071,6 +1071,96 @@ gate_open(struct gate *g)
 	CHECK_PTHREAD(pthread_mutex_unlock(&g->lock));
 }
 
+struct flush_arg {
+	struct cache *c;
+	struct vol *v;
+	int rc, done;
+};
+
+static void *
+flush_thread(void *arg)
+{
+	struct flush_arg *a = arg;
+
+	a->rc = cache_flush(a->c, a->v);
+	__atomic_store_n(&a->done, 1, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+/*
+ * SQLite deletes its journal and creates the next one at once.  The new
+ * volume is created without waiting for the old one's background deletion,
+ * but none of its blocks is uploaded while that deletion still covers it:
+ * a deletion never removes a block written later.
+ */
+START_TEST(test_recreate_during_deletion)
+{
+	struct store *st = calloc(1, sizeof(*st));
+	struct gate *g = calloc(1, sizeof(*g));
+	struct cache_conf cc = {.cache_bytes = 1 << 22, .dirty_bytes = 1 << 21,
+				.writeback_delay_ms = 3600 * 1000, .workers = 4};
+	struct ns_conf nc = {.default_block_size = 64, .ttl_ms = 10000};
+
+	ck_assert(st && g);
+	g->lower = mem_store_create();
+	pthread_mutex_init(&g->lock, NULL);
+	pthread_cond_init(&g->cond, NULL);
+	st->ops = &gate_ops;
+	st->priv = g;
+	struct cache *c = cache_create(&cc, st);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(cache_start(c), 0);
+	struct volctx x = {.st = st, .cache = c, .local_max = 1 << 20};
+	struct ns *ns = ns_create(&nc, &x);
+	ck_assert_ptr_nonnull(ns);
+	ck_assert_int_eq(ns_start(ns), 0);
+
+	put_volume(g->lower, "z", 64, 10, 64);
+	ck_assert_int_eq(ns_unlink(ns, "z"), 0);
+	CHECK_PTHREAD(pthread_mutex_lock(&g->lock));
+	while (g->waiting == 0)
+		CHECK_PTHREAD(pthread_cond_wait(&g->cond, &g->lock));
+	CHECK_PTHREAD(pthread_mutex_unlock(&g->lock));
+
+	/* The deleter is stuck on z's blocks 1..9: creating z does not wait. */
+	struct vol *v = NULL;
+	ck_assert_int_eq(ns_create_vol(ns, "z", &v), 0);
+	unsigned char buf[64 * 12];
+	memset(buf, 0xAB, sizeof(buf));
+	ck_assert_int_eq(vol_write(&x, v, 0, sizeof(buf), buf), (ssize_t)sizeof(buf));
+	struct flush_arg fa = {c, v, 1, 0};
+	pthread_t t;
+	ck_assert_int_eq(pthread_create(&t, NULL, flush_thread, &fa), 0);
+	/* The flush cannot finish: its uploads wait for the deletion. */
+	usleep(100 * 1000);
+	ck_assert_int_eq(__atomic_load_n(&fa.done, __ATOMIC_SEQ_CST), 0);
+	ck_assert(!has_block(g->lower, "z", 0));
+	gate_open(g);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_int_eq(fa.rc, 0);
+	ns_drain(ns);
+	/* Every new block survived the old deletion, with the new bytes. */
+	for (uint64_t b = 0; b < 12; b++) {
+		char key[64];
+		unsigned char got[64];
+		size_t n = 0;
+		snprintf(key, sizeof(key), "z/%010llu", (unsigned long long)b);
+		ck_assert_int_eq(store_get(g->lower, key, 0, sizeof(got), got, &n), 0);
+		ck_assert_uint_eq(n, 64);
+		ck_assert(got[0] == 0xAB && got[63] == 0xAB);
+	}
+	ck_assert(!has_block(g->lower, "z", 12));
+	ns_vol_put(ns, v);
+
+	ck_assert_int_eq(cache_flush(c, NULL), 0);
+	ns_stop(ns);
+	cache_stop(c);
+	ns_destroy(&ns);
+	cache_destroy(&c);
+	store_destroy(&st);
+}
+END_TEST
+
 /*
  * Rename onto an existing volume while the background deleter is busy with
  * another file: the old target's blocks 1.. are queued for deletion, and
@@ -1229,6 +1319,7 @@ ns_suite(void)
 	tcase_add_test(tc, test_rename_volume);
 	tcase_add_test(tc, test_rename_dir);
 	tcase_add_test(tc, test_rename_onto_volume_busy_deleter);
+	tcase_add_test(tc, test_recreate_during_deletion);
 	tcase_add_test(tc, test_readdir_merge);
 	/* See the test's comment and the report: a known inconsistency. */
 	if (getenv("S3BFS_TEST_KNOWN_BUGS"))
