@@ -36,6 +36,7 @@ struct fh {
 	uint64_t next_off;  /* where a sequential read would continue */
 	uint64_t ra_end;    /* blocks before this were already asked for */
 	uint32_t ra_blocks; /* current read-ahead window */
+	uint32_t streak;    /* reads in a row that continued the previous one */
 };
 
 static struct s3bfs *
@@ -286,7 +287,10 @@ fh_readahead(struct s3bfs *fs, struct fh *h, uint64_t off, size_t n, uint64_t si
 	uint64_t max = UTIL_MIN((uint64_t)256, UTIL_MAX((uint64_t)1, fs->conf->cache_size / 8 / bs));
 
 	CHECK_PTHREAD(pthread_mutex_lock(&h->mu));
-	if (off == h->next_off && off > 0) {
+	/* The kernel may split one read into page-sized requests that follow
+	 * each other: a stream is three reads in a row, not two. */
+	h->streak = off == h->next_off && off > 0 ? h->streak + 1 : 0;
+	if (h->streak >= 2) {
 		uint64_t w = h->ra_blocks ? (uint64_t)h->ra_blocks * 2 : 4;
 		h->ra_blocks = (uint32_t)UTIL_MIN(w, max);
 		uint64_t want_end = (off + n + bs - 1) / bs + h->ra_blocks;
