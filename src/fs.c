@@ -37,6 +37,7 @@ struct fh {
 	uint64_t ra_end;    /* blocks before this were already asked for */
 	uint32_t ra_blocks; /* current read-ahead window */
 	uint32_t streak;    /* reads in a row that continued the previous one */
+	struct fh *prev, *next; /* in fs->fh_list, under fs->fh_lock */
 };
 
 static struct s3bfs *
@@ -233,6 +234,12 @@ fh_open(struct s3bfs *fs, struct vol *v, struct fuse_file_info *fi)
 	CHECK_PTHREAD(pthread_mutex_lock(&v->mu));
 	v->opens++;
 	CHECK_PTHREAD(pthread_mutex_unlock(&v->mu));
+	CHECK_PTHREAD(pthread_mutex_lock(&fs->fh_lock));
+	h->next = fs->fh_list;
+	if (h->next)
+		h->next->prev = h;
+	fs->fh_list = h;
+	CHECK_PTHREAD(pthread_mutex_unlock(&fs->fh_lock));
 	fi->fh = (uint64_t)(uintptr_t)h;
 	/* This daemon is the volume's only writer: the kernel's cached pages
 	 * of it stay valid across opens. */
@@ -369,19 +376,37 @@ fs_fsyncdir(const char *path, int datasync, struct fuse_file_info *fi)
 	return 0;
 }
 
-static int
-fs_release(const char *path, struct fuse_file_info *fi)
+static void
+fh_close(struct s3bfs *fs, struct fh *h)
 {
-	struct s3bfs *fs = fs_get();
-	struct fh *h = fh_of(fi);
-
+	CHECK_PTHREAD(pthread_mutex_lock(&fs->fh_lock));
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		fs->fh_list = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	CHECK_PTHREAD(pthread_mutex_unlock(&fs->fh_lock));
 	CHECK_PTHREAD(pthread_mutex_lock(&h->v->mu));
 	h->v->opens--;
 	CHECK_PTHREAD(pthread_mutex_unlock(&h->v->mu));
 	ns_vol_put(fs->ns, h->v);
 	pthread_mutex_destroy(&h->mu);
 	free(h);
+}
+
+static int
+fs_release(const char *path, struct fuse_file_info *fi)
+{
+	fh_close(fs_get(), fh_of(fi));
 	return 0;
+}
+
+void
+fs_release_all(struct s3bfs *fs)
+{
+	while (fs->fh_list)
+		fh_close(fs, fs->fh_list);
 }
 
 static int

@@ -19,6 +19,9 @@
 
 /* The operations; refuse_locks adds lock handlers that fail with ENOLCK. */
 void fs_operations(struct fuse_operations *ops, int refuse_locks);
+/* Closes the files the kernel never released (an unmount can come first);
+ * before the stack is torn down. */
+void fs_release_all(struct s3bfs *fs);
 /* Formats the statistics as JSON into buf; returns the length or -errno. */
 int fs_stats_json(struct s3bfs *fs, char *buf, size_t size);
 

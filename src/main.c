@@ -236,6 +236,8 @@ out_unmount:
 	notify_ready_stop(&ready);
 out_fuse:
 	fuse_destroy(fuse);
+	if (fs.ns)
+		fs_release_all(&fs);
 	stack_destroy(&fs);
 out_conf:
 	s3_conf_destroy(&s3conf);

@@ -483,6 +483,9 @@ out:
 
 /* ---------------------------------------------------------------- lookup */
 
+static int remove_debris(struct ns *ns, const char *path);
+static int deletion_busy(struct ns *ns, const char *path);
+
 struct first_entry {
 	size_t plen;
 	int found, debris;
@@ -549,6 +552,11 @@ probe_store(struct ns *ns, const char *path, enum ns_type *type, struct vol **vp
 	if ((rc = store_list(st, prefix, "/", NULL, 1, first_cb, &f)) < 0)
 		return rc;
 	enum ns_ent_type et = !f.found ? ENT_NONE : f.debris ? ENT_DEBRIS : ENT_DIR;
+	/* Blocks without a block 0 are what a crash during a delete leaves:
+	 * remove them when first seen, so the layout is clean again. */
+	if (et == ENT_DEBRIS && !ns->conf.read_only && !deletion_busy(ns, path) &&
+	    remove_debris(ns, path) == 0)
+		et = ENT_NONE;
 	CHECK_PTHREAD(pthread_mutex_lock(&ns->lock));
 	struct nsent *e = ent_find(ns, path);
 	if (e && e->pinned && et != ENT_DIR)
@@ -613,6 +621,16 @@ deletion_pending(struct ns *ns, const char *path)
 		if (strcmp(d->path, path) == 0)
 			return 1;
 	return 0;
+}
+
+/* Is a deletion of path queued or running?  Its blocks are not debris. */
+static int
+deletion_busy(struct ns *ns, const char *path)
+{
+	CHECK_PTHREAD(pthread_mutex_lock(&ns->lock));
+	int busy = deletion_pending(ns, path);
+	CHECK_PTHREAD(pthread_mutex_unlock(&ns->lock));
+	return busy;
 }
 
 /* Waits until no deletion of path (NULL: of anything) is queued or running. */

@@ -32,6 +32,7 @@ stack_create(struct s3bfs *fs, struct conf *conf, struct s3_conf *s3conf, char *
 	int rc;
 
 	memset(fs, 0, sizeof(*fs));
+	pthread_mutex_init(&fs->fh_lock, NULL);
 	fs->conf = conf;
 	fs->s3conf = s3conf;
 	fs->uid = getuid();
@@ -179,4 +180,5 @@ stack_destroy(struct s3bfs *fs)
 	ns_destroy(&fs->ns);
 	cache_destroy(&fs->cache);
 	store_destroy(&fs->st);
+	pthread_mutex_destroy(&fs->fh_lock);
 }

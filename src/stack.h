@@ -6,6 +6,7 @@
 #ifndef S3BFS_STACK_H
 #define S3BFS_STACK_H
 
+#include <pthread.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -25,6 +26,8 @@ struct s3bfs {
 	struct volctx x;
 	struct ns *ns;
 	int started;          /* cache workers running */
+	pthread_mutex_t fh_lock; /* protects fh_list */
+	void *fh_list;        /* open files (fs.c): freed at teardown if never released */
 	uid_t uid;
 	gid_t gid;
 	time_t mount_time;
