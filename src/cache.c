@@ -498,9 +498,13 @@ do_upload(struct cache *c, struct centry *e)
 		e->state = CE_DIRTY;
 		e->retry_ms = util_now_ms() + 1000;
 		v->last_err = rc;
-		v->sticky_err = rc;
-		if (e->flush_mark && e->flush_gen == v->flush_gen && v->flush_waiters)
-			v->flush_err = rc;
+		if (e->flush_mark && e->flush_gen == v->flush_gen) {
+			/* The fsync that marked it reports it (or already has). */
+			if (v->flush_waiters)
+				v->flush_err = rc;
+		} else {
+			v->sticky_err = rc; /* a write-back failure: the next fsync's */
+		}
 	}
 	CHECK_PTHREAD(pthread_cond_broadcast(&c->written));
 }
