@@ -23,7 +23,6 @@ struct cache_conf {
 	uint64_t dirty_bytes;        /* writers wait above this much dirty data */
 	uint64_t writeback_delay_ms; /* a dirty block older than this is uploaded */
 	unsigned workers;            /* parallel transfers */
-	unsigned readahead_max;      /* most blocks read ahead at once (0: none) */
 };
 
 struct cache_stats {

@@ -324,7 +324,7 @@ fs_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_in
 
 	if (off < 0)
 		return -EINVAL;
-	if (h->v->unlinked && !h->v->local_only)
+	if (!h->v->local_only && vol_unlinked(h->v))
 		return -ESTALE;
 	ssize_t n = vol_read(&fs->x, h->v, (uint64_t)off, size, buf);
 	if (n > 0 && !h->v->local_only)
@@ -342,7 +342,7 @@ fs_write(const char *path, const char *buf, size_t size, off_t off, struct fuse_
 		return -EINVAL;
 	if (fs->conf->read_only)
 		return -EROFS;
-	if (h->v->unlinked && !h->v->local_only)
+	if (!h->v->local_only && vol_unlinked(h->v))
 		return -ESTALE;
 	return (int)vol_write(&fs->x, h->v, (uint64_t)off, size, buf);
 }
@@ -350,7 +350,7 @@ fs_write(const char *path, const char *buf, size_t size, off_t off, struct fuse_
 static int
 sync_vol(struct s3bfs *fs, struct vol *v)
 {
-	if (v->local_only || v->unlinked)
+	if (v->local_only || vol_unlinked(v))
 		return 0; /* nothing of it is meant to reach the store */
 	return cache_flush(fs->cache, v);
 }
@@ -431,7 +431,7 @@ fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 		if (t != NS_VOL)
 			return t == NS_DIR ? -EISDIR : -ENOENT;
 	}
-	rc = v->unlinked && !v->local_only ? -ESTALE : vol_truncate(&fs->x, v, (uint64_t)size);
+	rc = !v->local_only && vol_unlinked(v) ? -ESTALE : vol_truncate(&fs->x, v, (uint64_t)size);
 	ns_vol_put(fs->ns, v);
 	return rc;
 }

@@ -249,28 +249,56 @@ ent_del(struct ns *ns, const char *path)
 	}
 }
 
+/* Removes the unpinned answers drop() selects, stopping once the table is
+ * down to `until` entries (0: sweep it all). */
+static void
+ent_sweep(struct ns *ns, int (*drop)(const struct nsent *e, const void *arg), const void *arg,
+	  size_t until)
+{
+	for (size_t i = 0; i < NS_BUCKETS && ns->nents > until; i++) {
+		struct nsent **pp = &ns->ents[i];
+		while (*pp) {
+			struct nsent *e = *pp;
+			if (!e->pinned && drop(e, arg)) {
+				*pp = e->next;
+				free(e->path);
+				free(e);
+				ns->nents--;
+			} else {
+				pp = &e->next;
+			}
+		}
+	}
+}
+
+static int
+ent_expired(const struct nsent *e, const void *now)
+{
+	return e->expires_ms <= *(const uint64_t *)now;
+}
+
+static int
+ent_any(const struct nsent *e, const void *arg)
+{
+	return 1;
+}
+
+static int
+ent_at_or_under(const struct nsent *e, const void *path)
+{
+	return strcmp(e->path, path) == 0 || path_under(e->path, path);
+}
+
 /* Drops expired answers, then any unpinned ones, until there is room. */
 static void
 ent_trim(struct ns *ns)
 {
 	uint64_t now = util_now_ms();
 
-	for (int pass = 0; pass < 2 && ns->nents >= ns->conf.max_entries; pass++) {
-		for (size_t i = 0; i < NS_BUCKETS && ns->nents >= ns->conf.max_entries; i++) {
-			struct nsent **pp = &ns->ents[i];
-			while (*pp) {
-				struct nsent *e = *pp;
-				if (!e->pinned && (pass == 1 || e->expires_ms <= now)) {
-					*pp = e->next;
-					free(e->path);
-					free(e);
-					ns->nents--;
-				} else {
-					pp = &e->next;
-				}
-			}
-		}
-	}
+	if (ns->nents < ns->conf.max_entries)
+		return;
+	ent_sweep(ns, ent_expired, &now, ns->conf.max_entries - 1);
+	ent_sweep(ns, ent_any, NULL, ns->conf.max_entries - 1);
 }
 
 static void
@@ -311,20 +339,7 @@ ent_stick(struct ns *ns, const char *path)
 static void
 ent_forget_under(struct ns *ns, const char *path)
 {
-	for (size_t i = 0; i < NS_BUCKETS; i++) {
-		struct nsent **pp = &ns->ents[i];
-		while (*pp) {
-			struct nsent *e = *pp;
-			if (!e->pinned && (strcmp(e->path, path) == 0 || path_under(e->path, path))) {
-				*pp = e->next;
-				free(e->path);
-				free(e);
-				ns->nents--;
-			} else {
-				pp = &e->next;
-			}
-		}
-	}
+	ent_sweep(ns, ent_at_or_under, path, 0);
 }
 
 /* ---------------------------------------------------------------- discovery */

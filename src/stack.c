@@ -61,7 +61,6 @@ stack_create(struct s3bfs *fs, struct conf *conf, struct s3_conf *s3conf, char *
 		.dirty_bytes = conf->dirty_limit,
 		.writeback_delay_ms = conf->writeback_delay_ms,
 		.workers = conf->connections,
-		.readahead_max = 64,
 	};
 	fs->cache = cache_create(&cc, fs->st);
 	if (!fs->cache) {

@@ -22,6 +22,15 @@ vol_size(struct vol *v)
 	return s;
 }
 
+int
+vol_unlinked(struct vol *v)
+{
+	CHECK_PTHREAD(pthread_mutex_lock(&v->mu));
+	int u = v->unlinked;
+	CHECK_PTHREAD(pthread_mutex_unlock(&v->mu));
+	return u;
+}
+
 static void
 vol_set_size(struct vol *v, uint64_t size, int touch)
 {

@@ -33,5 +33,7 @@ int vol_truncate(struct volctx *x, struct vol *v, uint64_t size);
  * discarded the cached blocks. */
 int vol_delete_blocks(struct volctx *x, struct vol *v, uint64_t from);
 uint64_t vol_size(struct vol *v);
+/* Removed from the namespace while open (I/O through it is ESTALE)? */
+int vol_unlinked(struct vol *v);
 
 #endif

@@ -42,7 +42,6 @@ cache_new(struct store *st, uint64_t cache_blocks, uint64_t dirty_blocks, unsign
 		.dirty_bytes = dirty_blocks * bs,
 		.writeback_delay_ms = writeback_ms,
 		.workers = workers,
-		.readahead_max = 8,
 	};
 	struct cache *c = cache_create(&cc, st);
 

@@ -396,7 +396,6 @@ nsfx_init(struct nsfx *f, uint64_t ttl_ms, int read_only, int start_deleter)
 		.dirty_bytes = 1 << 21,
 		.writeback_delay_ms = 3600 * 1000,
 		.workers = 4,
-		.readahead_max = 4,
 	};
 	struct ns_conf nc = {
 		.default_block_size = 4096,

@@ -171,7 +171,6 @@ fx_init(struct fx *f, uint64_t cache_blocks, uint32_t bs)
 		.dirty_bytes = cache_blocks * bs / 2,
 		.writeback_delay_ms = NEVER_MS,
 		.workers = 8,
-		.readahead_max = 8,
 	};
 
 	f->st = rec_create();
